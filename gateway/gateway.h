@@ -1,0 +1,42 @@
+/* The gateway's own modules: authentication of callers and the route groups. */
+#ifndef ERRAND_GATEWAY_H
+#define ERRAND_GATEWAY_H
+
+#include "http.h"
+#include "principals.h"
+#include "service.h"
+
+/* Which roles may call a route. */
+#define ALLOW_USER 1u
+#define ALLOW_AGENT 2u
+#define ALLOW_ADMIN 4u
+#define ALLOW_ANY (ALLOW_USER | ALLOW_AGENT | ALLOW_ADMIN)
+
+/* Error codes of authentication. */
+#define ERR_UNAUTHORIZED "unauthorized"
+#define ERR_FORBIDDEN "forbidden"
+#define ERR_DB_UNAVAILABLE "database_unavailable"
+
+typedef struct gateway {
+	service *svc;
+	db_pool *db;
+	const config *cfg;
+} gateway;
+
+/*
+ * Called once the caller is known and allowed. `p` belongs to `req`: it
+ * stays valid until the reply.
+ */
+typedef void (*gw_authed)(gateway *gw, http_req *req, const principal *p);
+
+/*
+ * Authenticates "Authorization: Bearer <key>": 401 unauthorized when the
+ * key is missing or wrong, 403 forbidden when the role is not in `allowed`,
+ * 503 when the database cannot answer; otherwise calls `next`.
+ */
+void gw_authenticate(gateway *gw, http_req *req, unsigned allowed, gw_authed next);
+
+/* Adds /v1/me and the admin routes for principals and keys. Returns 0 or -1. */
+int gw_principals_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
+#endif
