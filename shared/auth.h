@@ -44,7 +44,11 @@ int auth_hash_equal(const char *a, const char *b);
 
 /*
  * The key of an "Authorization: Bearer <key>" header value, or NULL when
- * the header is absent or of another scheme. Points into `header`.
+ * the header is absent or of another scheme. Points into `header`. The
+ * scheme matches in any case and is followed by one or more spaces; the key
+ * is the single token after them, so a value with anything after the key,
+ * spaces included, gives NULL (evhttp strips trailing whitespace from
+ * header values before they get here; a const string cannot be trimmed).
  */
 const char *auth_bearer(const char *header);
 

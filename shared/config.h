@@ -2,6 +2,7 @@
 #ifndef ERRAND_CONFIG_H
 #define ERRAND_CONFIG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -78,5 +79,20 @@ void config_free(config *c);
 
 /* The executable name of a process kind ("errand-gateway"). */
 const char *config_process_name(proc_kind kind);
+
+/*
+ * Every variable as a JSON array of {name, kind, default, description,
+ * processes, required, secret}, in reading order (for docs and tests).
+ * `default` is null when there is none; a computed one is described
+ * ("<hostname>-<pid>"). Returns a new reference, NULL on allocation failure.
+ */
+json_t *config_table_json(void);
+
+/*
+ * Logs at info the settings `c` holds that its process reads, one member
+ * per variable under "config"; secrets show as "(set)" or null and
+ * passwords in URLs as "***".
+ */
+void config_log_summary(const config *c);
 
 #endif

@@ -234,10 +234,10 @@ static void conn_lost(db_conn *c, const char *why)
 	}
 	c->ninflight = 0;
 	pool_update_gauge(pool);
-	if (was_ready || c->backoff_ms == DB_BACKOFF_FIRST_MS)
-		log_warn("postgres connection %d down: %s", c->index, why);
 	if (pool->draining)
 		return;
+	if (was_ready || c->backoff_ms == DB_BACKOFF_FIRST_MS)
+		log_warn("postgres connection %d down: %s", c->index, why);
 	int jitter = c->backoff_ms / 4 > 0 ? rand() % (c->backoff_ms / 4 + 1) : 0;
 	struct timeval tv = {.tv_sec = (c->backoff_ms + jitter) / 1000,
 	                     .tv_usec = ((c->backoff_ms + jitter) % 1000) * 1000};
@@ -280,7 +280,39 @@ static int conn_send(db_conn *c, db_op *op)
 	return 0;
 }
 
-/* The new connection is up: prepare every statement, then run the check. */
+/*
+ * Sends the set-up ops of a new connection: the check first (so that an
+ * old schema is reported as such, not as a failed statement), then, once
+ * it passed, every prepared statement. Returns -1 if the connection was
+ * dropped.
+ */
+static int conn_send_setup(db_conn *c, op_kind kind)
+{
+	db_pool *pool = c->pool;
+	size_t n = kind == OP_CHECK ? 1 : pool->nstmts;
+	for (size_t i = 0; i < n; i++) {
+		db_op *op = op_new(kind, kind == OP_CHECK ? NULL : pool->stmts[i], 0, NULL, NULL,
+		                   NULL);
+		if (!op || conn_send(c, op) != 0) {
+			free(op);
+			conn_lost(c, "cannot send the connection set-up");
+			return -1;
+		}
+		c->setup_left++;
+	}
+	return 0;
+}
+
+/* The set-up is over: the connection serves queries. */
+static void conn_set_ready(db_conn *c)
+{
+	c->state = CONN_READY;
+	c->backoff_ms = DB_BACKOFF_FIRST_MS;
+	log_info("postgres connection %d ready", c->index);
+	pool_update_gauge(c->pool);
+}
+
+/* The new connection is up: check it, then prepare every statement. */
 static void conn_setup(db_conn *c)
 {
 	db_pool *pool = c->pool;
@@ -290,29 +322,12 @@ static void conn_setup(db_conn *c)
 	}
 	c->state = CONN_SETUP;
 	c->setup_left = 0;
-	for (size_t i = 0; i < pool->nstmts; i++) {
-		db_op *op = op_new(OP_PREPARE, pool->stmts[i], 0, NULL, NULL, NULL);
-		if (!op || conn_send(c, op) != 0) {
-			free(op);
-			conn_lost(c, "cannot send prepared statements");
-			return;
-		}
-		c->setup_left++;
-	}
-	if (pool->opt.check) {
-		db_op *op = op_new(OP_CHECK, NULL, 0, NULL, NULL, NULL);
-		if (!op || conn_send(c, op) != 0) {
-			free(op);
-			conn_lost(c, "cannot send the schema check");
-			return;
-		}
-		c->setup_left++;
-	}
-	if (c->setup_left == 0) {
-		c->state = CONN_READY;
-		pool_update_gauge(pool);
-	}
-	conn_flush(c);
+	if (conn_send_setup(c, pool->opt.check ? OP_CHECK : OP_PREPARE) != 0)
+		return;
+	if (c->setup_left == 0)
+		conn_set_ready(c);
+	else
+		conn_flush(c);
 }
 
 /* An internal op completed during set-up. Returns -1 if the connection was dropped. */
@@ -339,12 +354,14 @@ static int conn_setup_result(db_conn *c, db_op *op)
 			return -1;
 		}
 	}
-	if (--c->setup_left == 0) {
-		c->state = CONN_READY;
-		c->backoff_ms = DB_BACKOFF_FIRST_MS;
-		log_info("postgres connection %d ready", c->index);
-		pool_update_gauge(pool);
+	if (--c->setup_left > 0)
+		return 0;
+	if (op->kind == OP_CHECK && pool->nstmts > 0) {
+		if (conn_send_setup(c, OP_PREPARE) != 0)
+			return -1;
+		return conn_flush(c);
 	}
+	conn_set_ready(c);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "clock.h"
 #include "ids.h"
@@ -22,6 +23,7 @@
 typedef struct route {
 	const char *method;
 	const char *pattern;
+	char *buf;                         /* owns the segments' text */
 	char *segments[HTTP_MAX_SEGMENTS]; /* ":name" for a parameter */
 	int nsegments;
 	http_handler handler;
@@ -322,10 +324,7 @@ int http_route(http_server *s, const char *method, const char *pattern, http_han
 		free(copy);
 		return -1;
 	}
-	if (n == 0) {
-		rt->segments[0] = copy; /* keeps ownership of the buffer */
-		copy[0] = '\0';
-	}
+	rt->buf = copy;
 	rt->method = method;
 	rt->pattern = pattern;
 	rt->nsegments = n;
@@ -353,7 +352,7 @@ void http_server_free(http_server *s)
 		return;
 	evhttp_free(s->http);
 	for (int i = 0; i < s->nroutes; i++)
-		free(s->routes[i].segments[0]);
+		free(s->routes[i].buf);
 	free(s);
 }
 

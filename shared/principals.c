@@ -174,9 +174,9 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 	                                           : json_array())
 	                     : json_array();
 	ctx->answer = json_object();
-	if (ids_new(prefix, id) != 0 || make_key(ctx->answer, key_id, hash) != 0) {
+	if (ids_new(prefix, id) != 0) {
 		json_decref(caps);
-		fail_now(ctx, "cannot make ids");
+		fail_now(ctx, "cannot make an id");
 		return;
 	}
 	char *caps_text = json_dumps(caps, JSON_COMPACT);
@@ -190,8 +190,9 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 		                    spec->webhook_url ? json_string(spec->webhook_url) : json_null());
 	}
 	json_decref(caps);
-	if (!caps_text) {
-		fail_now(ctx, "out of memory");
+	if (!caps_text || make_key(ctx->answer, key_id, hash) != 0) {
+		free(caps_text);
+		fail_now(ctx, "cannot make a key");
 		return;
 	}
 	const char *params[] = {id,        spec->role,       spec->name, PROJECT_DEFAULT_ID,
@@ -212,21 +213,21 @@ void principals_issue_key(db_pool *db, const char *principal_id, principals_crea
 	}
 	ctx->cb = cb;
 	ctx->arg = arg;
-	ctx->answer = json_object();
 	char key_id[IDS_MAX_LEN], hash[AUTH_HASH_HEX_LEN + 1];
 	if (!ids_valid(principal_id, NULL)) {
 		/* Not an id at all: no such principal, without asking the database. */
-		json_decref(ctx->answer);
 		free(ctx);
 		cb(arg, NULL, PRINCIPALS_ERR_NOT_FOUND, "no such principal");
 		return;
 	}
+	ctx->answer = json_object();
+	json_object_set_new(ctx->answer, "id", json_null()); /* keeps "id" first */
+	json_object_set_new(ctx->answer, "principal_id", json_string(principal_id));
 	if (make_key(ctx->answer, key_id, hash) != 0) {
 		fail_now(ctx, "cannot make a key");
 		return;
 	}
 	json_object_set_new(ctx->answer, "id", json_string(key_id));
-	json_object_set_new(ctx->answer, "principal_id", json_string(principal_id));
 	const char *params[] = {key_id, principal_id, hash};
 	if (db_query(db, "principal_key_issue", 3, params, on_issued, ctx) != 0)
 		fail_now(ctx, "cannot queue the query");

@@ -109,6 +109,16 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	free(p);
 }
 
+static void on_ping(void *arg, redisReply *reply, const char *error)
+{
+	redis_client *c = arg;
+	c->ping_sent_ms = 0;
+	if (reply && !error) {
+		c->last_pong_ms = clock_mono_ms();
+		metrics_set(c->m_up, 1);
+	}
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
 	redis_client *c = ac->data;
@@ -122,6 +132,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	c->connected = 1;
 	c->backoff_ms = REDIS_BACKOFF_FIRST_MS;
 	log_info("redis %s connected to %s:%d", c->name, c->host, c->port);
+	/* Ready as soon as the server answers, not at the next health tick. */
+	c->ping_sent_ms = clock_mono_ms();
+	redis_command(c, on_ping, c, "PING");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -138,16 +151,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		log_warn("redis %s: connection lost: %s", c->name,
 		         status == REDIS_OK ? "closed" : ac->errstr);
 	schedule_reconnect(c);
-}
-
-static void on_ping(void *arg, redisReply *reply, const char *error)
-{
-	redis_client *c = arg;
-	c->ping_sent_ms = 0;
-	if (reply && !error) {
-		c->last_pong_ms = clock_mono_ms();
-		metrics_set(c->m_up, 1);
-	}
 }
 
 /*

@@ -63,8 +63,8 @@ static void readyz(http_req *req, void *arg)
 	if (s->stopping)
 		snprintf(message, sizeof message, "the process is stopping");
 	else
-		snprintf(message, sizeof message, "%s%s%s down", pg ? "" : "postgres",
-		         !pg && !rd ? " and " : "", rd ? "" : "redis");
+		snprintf(message, sizeof message, "%s%s%s %s down", pg ? "" : "postgres",
+		         !pg && !rd ? " and " : "", rd ? "" : "redis", !pg && !rd ? "are" : "is");
 	json_t *down = json_array();
 	if (!pg)
 		json_array_append_new(down, json_string("postgres"));
