@@ -79,7 +79,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ceiling: evhttp_new failed\n");
 		goto done;
 	}
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_gencb(http, on_request, NULL);
 	if (evhttp_bind_socket(http, argv[1], port) != 0) {
 		fprintf(stderr, "ceiling: cannot listen on %s:%u\n", argv[1], (unsigned)port);
