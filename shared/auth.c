@@ -57,7 +57,7 @@ static int write_key_id(const char *body, char *key_id, size_t idlen)
 int auth_role_valid(const char *role)
 {
 	return role && (strcmp(role, ROLE_USER) == 0 || strcmp(role, ROLE_AGENT) == 0 ||
-	                strcmp(role, ROLE_ADMIN) == 0);
+			strcmp(role, ROLE_ADMIN) == 0);
 }
 
 int auth_key_new(char *key, size_t keylen, char *key_id, size_t idlen)

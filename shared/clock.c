@@ -42,7 +42,7 @@ static int is_leap(int64_t y)
 
 static int days_in_month(int64_t y, int m)
 {
-	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
@@ -102,10 +102,10 @@ char *clock_format_rfc3339(int64_t ms, char buf[CLOCK_RFC3339_LEN])
 
 	if (msec)
 		snprintf(buf, CLOCK_RFC3339_LEN, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
-		         (long long)year, month, day, hour, min, sec, msec);
+			 (long long)year, month, day, hour, min, sec, msec);
 	else
 		snprintf(buf, CLOCK_RFC3339_LEN, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
-		         (long long)year, month, day, hour, min, sec);
+			 (long long)year, month, day, hour, min, sec);
 	return buf;
 }
 
@@ -116,14 +116,14 @@ int clock_parse_rfc3339(const char *s, int64_t *ms)
 
 	if (!s)
 		return -1;
-	if (read_digits(&p, 4, &year) || *p++ != '-' || read_digits(&p, 2, &month) ||
-	    *p++ != '-' || read_digits(&p, 2, &day))
+	if (read_digits(&p, 4, &year) || *p++ != '-' || read_digits(&p, 2, &month) || *p++ != '-' ||
+	    read_digits(&p, 2, &day))
 		return -1;
 	if (*p != 'T' && *p != 't')
 		return -1;
 	p++;
-	if (read_digits(&p, 2, &hour) || *p++ != ':' || read_digits(&p, 2, &min) ||
-	    *p++ != ':' || read_digits(&p, 2, &sec))
+	if (read_digits(&p, 2, &hour) || *p++ != ':' || read_digits(&p, 2, &min) || *p++ != ':' ||
+	    read_digits(&p, 2, &sec))
 		return -1;
 	if (*p == '.') {
 		/* At least one digit; digits past the millisecond are dropped. */
@@ -150,8 +150,8 @@ int clock_parse_rfc3339(const char *s, int64_t *ms)
 		return -1;
 
 	/* A leap second (:60) is accepted and counts as the next second. */
-	if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
-	    hour > 23 || min > 59 || sec > 60)
+	if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+	    min > 59 || sec > 60)
 		return -1;
 
 	int64_t days = days_from_civil(year, month, day);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,6 @@ typedef enum {
 	VAR_HEX64,    /* 64 hex digits */
 } var_kind;
 
-static const char *const var_kind_names[] = {
-	[VAR_STRING] = "string",     [VAR_INT] = "int",           [VAR_LONG] = "int",
-	[VAR_SIZE] = "size",         [VAR_BOOL] = "bool",         [VAR_URL] = "url",
-	[VAR_CONNINFO] = "url",      [VAR_REDIS] = "url",         [VAR_ADDR] = "addr",
-	[VAR_SCHEDULE] = "schedule", [VAR_LEVEL] = "level",       [VAR_HEX64] = "string",
-};
-
 #define P_GATEWAY (1u << PROC_GATEWAY)
 #define P_SCHEDULER (1u << PROC_SCHEDULER)
 #define P_DISPATCHER (1u << PROC_DISPATCHER)
@@ -54,7 +48,7 @@ static const char *const var_kind_names[] = {
 #define AT(member) offsetof(config, member)
 
 #define MAX_SCHEDULE_STEP 604800 /* one week */
-#define SHOWN_MAX 64             /* bytes of a bad value echoed in a message */
+#define SHOWN_MAX 64		 /* bytes of a bad value echoed in a message */
 #define REDACTED "***"
 
 typedef struct var_def {
@@ -63,7 +57,7 @@ typedef struct var_def {
 	const char *def;     /* the default as it would be written; NULL: none */
 	const char *def_doc; /* for documentation when the default is computed */
 	long long min, max;  /* see var_kind */
-	unsigned procs;      /* the processes that read it */
+	unsigned procs;	     /* the processes that read it */
 	unsigned flags;
 	size_t offset; /* where the value goes in `config` */
 	const char *description;
@@ -71,76 +65,79 @@ typedef struct var_def {
 
 /* Every variable, in the order they are read and documented. */
 static const var_def vars[] = {
-	{"ERRAND_DATABASE_URL", VAR_CONNINFO, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
-	 AT(database_url), "PostgreSQL: a postgresql:// URL or a libpq key=value string."},
-	{"ERRAND_REDIS_URL", VAR_REDIS, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
-	 AT(redis_url), "Redis: redis://[:password@]host[:port][/db] (port 6379, db 0)."},
-	{"ERRAND_HTTP_ADDR", VAR_ADDR, "127.0.0.1:7800", NULL, 0, 65535, P_ALL, 0, NO_OFFSET,
-	 "host:port the gateway listens on (port 0: any free port); the other processes "
-	 "derive the default ERRAND_PUBLIC_URL from it."},
-	{"ERRAND_SCHEDULER_ADDR", VAR_ADDR, "127.0.0.1:7801", NULL, 0, 65535, P_SCHEDULER, 0,
-	 NO_OFFSET, "host:port of the scheduler's admin HTTP server (health, metrics)."},
-	{"ERRAND_DISPATCHER_ADDR", VAR_ADDR, "127.0.0.1:7802", NULL, 0, 65535, P_DISPATCHER, 0,
-	 NO_OFFSET, "host:port of the dispatcher's admin HTTP server (health, metrics)."},
-	{"ERRAND_VERIFIER_ADDR", VAR_ADDR, "127.0.0.1:7804", NULL, 0, 65535, P_VERIFIER, 0,
-	 NO_OFFSET, "host:port of the verifier's admin HTTP server (health, metrics)."},
-	{"ERRAND_PUBLIC_URL", VAR_URL, NULL, "http://<ERRAND_HTTP_ADDR>", 0, 0, P_ALL, F_NO_SLASH,
-	 AT(public_url), "How agents and clients reach the gateway (no trailing slash)."},
-	{"ERRAND_INSTANCE", VAR_STRING, NULL, "<hostname>-<pid>", 1, 128, P_ALL, 0, AT(instance),
-	 "Name of this process instance (Redis consumer name)."},
-	{"ERRAND_LOG_LEVEL", VAR_LEVEL, "info", NULL, 0, 0, P_ALL, 0, AT(log_level),
-	 "Lowest level logged: debug, info, warn or error."},
-	{"ERRAND_DB_POOL_SIZE", VAR_INT, "4", NULL, 1, 64, P_ALL, 0, AT(db_pool_size),
-	 "PostgreSQL connections per process."},
-	{"ERRAND_DB_QUEUE_MAX", VAR_INT, "10000", NULL, 1, 10000000, P_ALL, 0, AT(db_queue_max),
-	 "Queries that may wait for a connection before new ones are refused."},
-	{"ERRAND_DB_TIMEOUT_MS", VAR_INT, "5000", NULL, 1, 3600000, P_ALL, 0, AT(db_timeout_ms),
-	 "How long a query may wait for a connection, in milliseconds."},
-	{"ERRAND_MAX_BODY_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_SERVERS, 0,
-	 AT(max_body_bytes), "Largest request body; a larger one is 413 body_too_large."},
-	{"ERRAND_MAX_HEADER_BYTES", VAR_SIZE, "16384", NULL, 1024, 1048576, P_SERVERS, 0,
-	 AT(max_header_bytes), "Largest total size of a request's headers."},
-	{"ERRAND_MAX_JSON_DEPTH", VAR_INT, "32", NULL, 1, 512, P_SERVERS, 0, AT(max_json_depth),
-	 "Deepest nesting of a JSON request body."},
-	{"ERRAND_HTTP_TIMEOUT_SECONDS", VAR_INT, "30", NULL, 1, 3600, P_ALL, 0,
-	 AT(http_timeout_s), "Read and write timeout of HTTP connections, in seconds."},
-	{"ERRAND_SHUTDOWN_GRACE_SECONDS", VAR_INT, "10", NULL, 0, 3600, P_SERVERS, 0,
-	 AT(shutdown_grace_s), "How long a stopping process waits for work in hand, in seconds."},
-	{"ERRAND_STREAM_PREFIX", VAR_STRING, "errand:", NULL, 1, 64, P_ALL, 0, AT(stream_prefix),
-	 "Prefix of every Redis key and stream name."},
-	{"ERRAND_STREAM_MAXLEN", VAR_LONG, "100000", NULL, 1, 1000000000, P_ALL, 0,
-	 AT(stream_maxlen), "Approximate length Redis streams are trimmed to."},
-	{"ERRAND_CRON_SECRET", VAR_STRING, NULL, NULL, 16, 1024, P_ALL, F_SECRET, AT(cron_secret),
-	 "Shared secret of the cron endpoints (at least 16 characters); unset: cron calls are "
-	 "refused."},
-	{"ERRAND_HOLD_SECONDS", VAR_INT, "60", NULL, 1, 86400, P_ALL, 0, AT(hold_seconds),
-	 "How long a job's hold lasts, in seconds."},
-	{"ERRAND_SWEEP_SECONDS", VAR_INT, "30", NULL, 1, 3600, P_ALL, 0, AT(sweep_seconds),
-	 "Interval of the scheduler's sweeps, in seconds."},
-	{"ERRAND_RUN_EXPIRY_SECONDS", VAR_INT, "900", NULL, 1, 604800, P_ALL, 0,
-	 AT(run_expiry_seconds), "How long an agent has to pick up a run, in seconds."},
-	{"ERRAND_RUN_DELIVERY_DEADLINE_SECONDS", VAR_INT, "3600", NULL, 1, 2592000, P_ALL, 0,
-	 AT(run_delivery_deadline_seconds), "How long an agent has to deliver a run, in seconds."},
-	{"ERRAND_WEBHOOK_RETRY_SCHEDULE", VAR_SCHEDULE, "0,5,300,1800,7200,18000,36000,36000", NULL,
-	 0, MAX_SCHEDULE_STEP, P_ALL, 0, AT(webhook_retry),
-	 "Delays before each webhook delivery attempt, comma-separated seconds."},
-	{"ERRAND_WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, "false", NULL, 0, 0, P_ALL, 0,
-	 AT(webhook_allow_private),
-	 "Allow webhook URLs that resolve to private, loopback or link-local addresses."},
-	{"ERRAND_PLATFORM_FEE_BPS", VAR_INT, "0", NULL, 0, 10000, P_ALL, 0, AT(platform_fee_bps),
-	 "Platform fee in basis points of a job's price."},
-	{"ERRAND_MAX_OUTPUT_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_ALL, 0,
-	 AT(max_output_bytes), "Largest output of a run, in bytes."},
-	{"ERRAND_MAX_ATTACHMENT_BYTES", VAR_SIZE, "10485760", NULL, 1024, 1073741824, P_ALL, 0,
-	 AT(max_attachment_bytes), "Largest attachment, in bytes."},
-	{"ERRAND_LLM_URL", VAR_URL, NULL, NULL, 0, 0, P_VERIFIER, 0, AT(llm_url),
-	 "OpenAI-compatible endpoint the verifier asks; unset: no LLM checks."},
-	{"ERRAND_LLM_MODEL", VAR_STRING, "gpt-4o-mini", NULL, 1, 200, P_VERIFIER, 0, AT(llm_model),
-	 "Model name sent to ERRAND_LLM_URL."},
-	{"ERRAND_LLM_API_KEY", VAR_STRING, NULL, NULL, 1, 4096, P_VERIFIER, F_SECRET,
-	 AT(llm_api_key), "Bearer token for ERRAND_LLM_URL."},
-	{"ERRAND_SECRETS_KEY", VAR_HEX64, NULL, NULL, 0, 0, P_ALL, F_SECRET, AT(secrets_key),
-	 "Key for encryption at rest: 64 hex digits (32 bytes)."},
+	{ "ERRAND_DATABASE_URL", VAR_CONNINFO, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
+	  AT(database_url), "PostgreSQL: a postgresql:// URL or a libpq key=value string." },
+	{ "ERRAND_REDIS_URL", VAR_REDIS, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
+	  AT(redis_url), "Redis: redis://[:password@]host[:port][/db] (port 6379, db 0)." },
+	{ "ERRAND_HTTP_ADDR", VAR_ADDR, "127.0.0.1:7800", NULL, 0, 65535, P_ALL, 0, NO_OFFSET,
+	  "host:port the gateway listens on (port 0: any free port); the other processes "
+	  "derive the default ERRAND_PUBLIC_URL from it." },
+	{ "ERRAND_SCHEDULER_ADDR", VAR_ADDR, "127.0.0.1:7801", NULL, 0, 65535, P_SCHEDULER, 0,
+	  NO_OFFSET, "host:port of the scheduler's admin HTTP server (health, metrics)." },
+	{ "ERRAND_DISPATCHER_ADDR", VAR_ADDR, "127.0.0.1:7802", NULL, 0, 65535, P_DISPATCHER, 0,
+	  NO_OFFSET, "host:port of the dispatcher's admin HTTP server (health, metrics)." },
+	{ "ERRAND_VERIFIER_ADDR", VAR_ADDR, "127.0.0.1:7804", NULL, 0, 65535, P_VERIFIER, 0,
+	  NO_OFFSET, "host:port of the verifier's admin HTTP server (health, metrics)." },
+	{ "ERRAND_PUBLIC_URL", VAR_URL, NULL, "http://<ERRAND_HTTP_ADDR>", 0, 0, P_ALL, F_NO_SLASH,
+	  AT(public_url), "How agents and clients reach the gateway (no trailing slash)." },
+	{ "ERRAND_INSTANCE", VAR_STRING, NULL, "<hostname>-<pid>", 1, 128, P_ALL, 0, AT(instance),
+	  "Name of this process instance (Redis consumer name)." },
+	{ "ERRAND_LOG_LEVEL", VAR_LEVEL, "info", NULL, 0, 0, P_ALL, 0, AT(log_level),
+	  "Lowest level logged: debug, info, warn or error." },
+	{ "ERRAND_DB_POOL_SIZE", VAR_INT, "4", NULL, 1, 64, P_ALL, 0, AT(db_pool_size),
+	  "PostgreSQL connections per process." },
+	{ "ERRAND_DB_QUEUE_MAX", VAR_INT, "10000", NULL, 1, 10000000, P_ALL, 0, AT(db_queue_max),
+	  "Queries that may wait for a connection before new ones are refused." },
+	{ "ERRAND_DB_TIMEOUT_MS", VAR_INT, "5000", NULL, 1, 3600000, P_ALL, 0, AT(db_timeout_ms),
+	  "How long a query may wait for a connection, in milliseconds." },
+	{ "ERRAND_MAX_BODY_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_SERVERS, 0,
+	  AT(max_body_bytes), "Largest request body; a larger one is 413 body_too_large." },
+	{ "ERRAND_MAX_HEADER_BYTES", VAR_SIZE, "16384", NULL, 1024, 1048576, P_SERVERS, 0,
+	  AT(max_header_bytes), "Largest total size of a request's headers." },
+	{ "ERRAND_MAX_JSON_DEPTH", VAR_INT, "32", NULL, 1, 512, P_SERVERS, 0, AT(max_json_depth),
+	  "Deepest nesting of a JSON request body." },
+	{ "ERRAND_HTTP_TIMEOUT_SECONDS", VAR_INT, "30", NULL, 1, 3600, P_ALL, 0, AT(http_timeout_s),
+	  "Read and write timeout of HTTP connections, in seconds." },
+	{ "ERRAND_SHUTDOWN_GRACE_SECONDS", VAR_INT, "10", NULL, 0, 3600, P_SERVERS, 0,
+	  AT(shutdown_grace_s), "How long a stopping process waits for work in hand, in seconds." },
+	{ "ERRAND_STREAM_PREFIX", VAR_STRING, "errand:", NULL, 1, 64, P_ALL, 0, AT(stream_prefix),
+	  "Prefix of every Redis key and stream name." },
+	{ "ERRAND_STREAM_MAXLEN", VAR_LONG, "100000", NULL, 1, 1000000000, P_ALL, 0,
+	  AT(stream_maxlen), "Approximate length Redis streams are trimmed to." },
+	{ "ERRAND_CRON_SECRET", VAR_STRING, NULL, NULL, 16, 1024, P_ALL, F_SECRET, AT(cron_secret),
+	  "Bearer secret of GET /api/cron/enforce-deadlines (at least 16 characters)." },
+	{ "ERRAND_HOLD_SECONDS", VAR_INT, "60", NULL, 1, 86400, P_ALL, 0, AT(hold_seconds),
+	  "How long a pulled job stays held for an agent, and how long a job it rejected is "
+	  "not offered to it again, in seconds." },
+	{ "ERRAND_SWEEP_SECONDS", VAR_INT, "30", NULL, 1, 3600, P_ALL, 0, AT(sweep_seconds),
+	  "Interval of the scheduler's expiry sweeps, in seconds." },
+	{ "ERRAND_RUN_EXPIRY_SECONDS", VAR_INT, "900", NULL, 1, 604800, P_ALL, 0,
+	  AT(run_expiry_seconds),
+	  "A run expires this long after its webhook is acknowledged or its last partial reply, "
+	  "in seconds." },
+	{ "ERRAND_RUN_DELIVERY_DEADLINE_SECONDS", VAR_INT, "3600", NULL, 1, 2592000, P_ALL, 0,
+	  AT(run_delivery_deadline_seconds),
+	  "A pending run whose webhook is still undelivered after this long fails, in seconds." },
+	{ "ERRAND_WEBHOOK_RETRY_SCHEDULE", VAR_SCHEDULE, "0,5,300,1800,7200,18000,36000,36000",
+	  NULL, 0, MAX_SCHEDULE_STEP, P_ALL, 0, AT(webhook_retry),
+	  "Delays before each webhook delivery attempt, comma-separated seconds." },
+	{ "ERRAND_WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, "false", NULL, 0, 0, P_ALL, 0,
+	  AT(webhook_allow_private),
+	  "Allow webhook URLs that resolve to private, loopback or link-local addresses." },
+	{ "ERRAND_PLATFORM_FEE_BPS", VAR_INT, "0", NULL, 0, 10000, P_ALL, 0, AT(platform_fee_bps),
+	  "Platform fee in basis points of a job's price." },
+	{ "ERRAND_MAX_OUTPUT_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_ALL, 0,
+	  AT(max_output_bytes), "Largest output of a run, in bytes." },
+	{ "ERRAND_MAX_ATTACHMENT_BYTES", VAR_SIZE, "10485760", NULL, 1024, 1073741824, P_ALL, 0,
+	  AT(max_attachment_bytes), "Largest attachment, in bytes." },
+	{ "ERRAND_LLM_URL", VAR_URL, NULL, NULL, 0, 0, P_VERIFIER, 0, AT(llm_url),
+	  "Endpoint the verifier's judge asks." },
+	{ "ERRAND_LLM_MODEL", VAR_STRING, "gpt-4o-mini", NULL, 1, 200, P_VERIFIER, 0, AT(llm_model),
+	  "Model name sent to ERRAND_LLM_URL." },
+	{ "ERRAND_LLM_API_KEY", VAR_STRING, NULL, NULL, 1, 4096, P_VERIFIER, F_SECRET,
+	  AT(llm_api_key), "Bearer token for ERRAND_LLM_URL." },
+	{ "ERRAND_SECRETS_KEY", VAR_HEX64, NULL, NULL, 0, 0, P_ALL, F_SECRET, AT(secrets_key),
+	  "Key for encryption at rest: 64 hex digits (32 bytes)." },
 };
 
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -174,6 +171,34 @@ typedef struct load_state {
 
 /* ===== Helpers ===== */
 
+/* The kind of a variable as documented by config_table_json(). */
+static const char *var_kind_name(var_kind kind)
+{
+	switch (kind) {
+	case VAR_STRING:
+	case VAR_HEX64:
+		return "string";
+	case VAR_INT:
+	case VAR_LONG:
+		return "int";
+	case VAR_SIZE:
+		return "size";
+	case VAR_BOOL:
+		return "bool";
+	case VAR_URL:
+	case VAR_CONNINFO:
+	case VAR_REDIS:
+		return "url";
+	case VAR_ADDR:
+		return "addr";
+	case VAR_SCHEDULE:
+		return "schedule";
+	case VAR_LEVEL:
+		return "level";
+	}
+	return "?";
+}
+
 static void *member_at(config *c, const var_def *v)
 {
 	return (char *)c + v->offset;
@@ -182,6 +207,43 @@ static void *member_at(config *c, const var_def *v)
 static const void *member_at_const(const config *c, const var_def *v)
 {
 	return (const char *)c + v->offset;
+}
+
+/*
+ * When `s` starts with a "password=" parameter (libpq key=value: spaces
+ * around "=", a value quoted with ' and \-escapes; URL query: up to "&"),
+ * returns the length up to the end of its value and sets `*value_at` to
+ * where the value starts. Returns 0 otherwise.
+ */
+static size_t password_param(const char *s, size_t *value_at)
+{
+	size_t i = 8;
+	if (strncasecmp(s, "password", 8) != 0)
+		return 0;
+	while (s[i] == ' ')
+		i++;
+	if (s[i++] != '=')
+		return 0;
+	while (s[i] == ' ')
+		i++;
+	*value_at = i;
+	if (s[i] == '\'') {
+		for (i++; s[i] && s[i] != '\''; i++) {
+			if (s[i] == '\\' && s[i + 1])
+				i++;
+		}
+		return s[i] ? i + 1 : i;
+	}
+	while (s[i] && !isspace((unsigned char)s[i]) && s[i] != '&')
+		i++;
+	return i;
+}
+
+/* Appends the `n` bytes at `s` to `out` (`*o` used of `outlen`), leaving room for a NUL. */
+static void append(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && *o + 1 < outlen; i++)
+		out[(*o)++] = s[i];
 }
 
 /*
@@ -194,51 +256,28 @@ static char *redact(const char *value, char *out, size_t outlen)
 	size_t o = 0, n = strlen(value);
 	const char *scheme = strstr(value, "://");
 	const char *at = strrchr(value, '@');
-	const char *pw_start = NULL, *pw_end = NULL;
+	size_t pw_start = SIZE_MAX, pw_end = 0;
 
 	if (scheme && at && at > scheme) {
 		const char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
 		if (colon) {
-			pw_start = colon + 1;
-			pw_end = at;
+			pw_start = (size_t)(colon + 1 - value);
+			pw_end = (size_t)(at - value);
 		}
 	}
-	for (size_t i = 0; i < n && o + 1 < outlen;) {
-		if (value + i == pw_start) {
-			for (const char *r = REDACTED; *r && o + 1 < outlen; r++)
-				out[o++] = *r;
-			i = (size_t)(pw_end - value);
-			continue;
+	for (size_t i = 0; i < n;) {
+		size_t value_at, end;
+		if (i == pw_start) {
+			append(out, outlen, &o, REDACTED, strlen(REDACTED));
+			i = pw_end;
+		} else if ((end = password_param(value + i, &value_at)) != 0) {
+			append(out, outlen, &o, value + i, value_at);
+			append(out, outlen, &o, REDACTED, strlen(REDACTED));
+			i += end;
+		} else {
+			append(out, outlen, &o, value + i, 1);
+			i++;
 		}
-		if (strncasecmp(value + i, "password", 8) == 0) {
-			size_t j = i + 8;
-			while (value[j] == ' ')
-				j++;
-			if (value[j] == '=') {
-				j++;
-				while (value[j] == ' ')
-					j++;
-				size_t k = j;
-				if (value[k] == '\'') {
-					for (k++; value[k] && value[k] != '\''; k++)
-						if (value[k] == '\\' && value[k + 1])
-							k++;
-					if (value[k])
-						k++;
-				} else {
-					while (value[k] && !isspace((unsigned char)value[k]) &&
-					       value[k] != '&')
-						k++;
-				}
-				for (size_t m = i; m < j && o + 1 < outlen; m++)
-					out[o++] = value[m];
-				for (const char *r = REDACTED; *r && o + 1 < outlen; r++)
-					out[o++] = *r;
-				i = k;
-				continue;
-			}
-		}
-		out[o++] = value[i++];
 	}
 	out[o] = '\0';
 	return out;
@@ -254,7 +293,7 @@ static char *show_value(const var_def *v, const char *value, char *out, size_t o
 	char cut[SHOWN_MAX + 4];
 
 	if (v->flags & F_SECRET) {
-		snprintf(out, outlen, "a value of %zu characters (not shown)", strlen(value));
+		snprintf(out, outlen, "%zu characters (not shown)", strlen(value));
 		return out;
 	}
 	if (v->flags & F_PASSWORD)
@@ -282,7 +321,7 @@ bad_value(char *err, size_t errlen, const var_def *v, const char *value, const c
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	snprintf(err, errlen, "%s: expected %s, got %s", v->name, what,
-	         show_value(v, value, shown, sizeof shown));
+		 show_value(v, value, shown, sizeof shown));
 	return -1;
 }
 
@@ -346,7 +385,7 @@ static int host_ok(const char *s, size_t n)
  * with a new `*host`, or -1.
  */
 static int split_host_port(const char *s, const char *end, int min_port, int default_port,
-                           char **host, int *port)
+			   char **host, int *port)
 {
 	const char *h, *hend, *p;
 
@@ -528,96 +567,19 @@ static int parse_schedule(config *c, const var_def *v, const char *s)
 }
 
 /*
- * Stores `value` of variable `v` into `c` (or, for addresses, into the
- * listen address and `st`). Returns 0, or -1 with a message in `err`.
+ * Checks `value` of a variable kept as a string (string, URL, conninfo,
+ * Redis URL, hex key) and stores a copy in `c`. Returns 0, or -1 with a
+ * message in `err`.
  */
-static int load_var(config *c, const var_def *v, const char *value, load_state *st, char *err,
-                    size_t errlen)
+static int load_string(config *c, const var_def *v, const char *value, char *err, size_t errlen)
 {
-	long long n;
-
-	switch (v->kind) {
-	case VAR_INT:
-	case VAR_LONG:
-	case VAR_SIZE:
-		if (parse_integer(value, v->min, v->max, &n) < 0)
-			return bad_value(err, errlen, v, value, "an integer from %lld to %lld",
-			                 v->min, v->max);
-		if (v->kind == VAR_INT)
-			*(int *)member_at(c, v) = (int)n;
-		else if (v->kind == VAR_LONG)
-			*(long *)member_at(c, v) = (long)n;
-		else
-			*(size_t *)member_at(c, v) = (size_t)n;
-		return 0;
-
-	case VAR_BOOL: {
-		static const char *const truths[] = {"1", "true", "yes", "on"};
-		static const char *const lies[] = {"0", "false", "no", "off"};
-		for (size_t i = 0; i < 4; i++) {
-			if (strcasecmp(value, truths[i]) == 0 || strcasecmp(value, lies[i]) == 0) {
-				*(int *)member_at(c, v) = strcasecmp(value, truths[i]) == 0;
-				return 0;
-			}
-		}
-		return bad_value(err, errlen, v, value,
-		                 "one of 1, 0, true, false, yes, no, on, off");
-	}
-
-	case VAR_LEVEL:
-		if (log_level_parse(value, (log_level *)member_at(c, v)) < 0)
-			return bad_value(err, errlen, v, value, "debug, info, warn or error");
-		return 0;
-
-	case VAR_SCHEDULE:
-		if (parse_schedule(c, v, value) < 0)
-			return bad_value(err, errlen, v, value,
-			                 "1 to %d comma-separated integers from %lld to %lld",
-			                 CONFIG_MAX_RETRY_STEPS, v->min, v->max);
-		return 0;
-
-	case VAR_ADDR: {
-		char *host = NULL;
-		int port;
-		if (split_host_port(value, NULL, 0, -1, &host, &port) < 0)
-			return bad_value(err, errlen, v, value,
-			                 "host:port with a port from 0 to 65535");
-		if (strcmp(v->name, GATEWAY_ADDR_VAR) == 0) {
-			free(st->gateway_host);
-			st->gateway_host = strdup(host);
-			st->gateway_port = port;
-		}
-		const char *own = c->kind < NPROCS ? listen_vars[c->kind] : NULL;
-		if (own && strcmp(v->name, own) == 0) {
-			free(c->listen_host);
-			c->listen_host = host;
-			c->listen_port = port;
-		} else {
-			free(host);
-		}
-		return 0;
-	}
-
-	case VAR_STRING:
-	case VAR_URL:
-	case VAR_CONNINFO:
-	case VAR_REDIS:
-	case VAR_HEX64:
-		break;
-	}
-
-	/* The kinds kept as strings. */
 	size_t len = strlen(value);
 	switch (v->kind) {
 	case VAR_STRING:
 		if ((long long)len < v->min || (long long)len > v->max) {
-			if (v->flags & F_SECRET) {
-				snprintf(err, errlen, "%s: expected %lld to %lld characters, got %zu",
-				         v->name, v->min, v->max, len);
-				return -1;
-			}
-			return bad_value(err, errlen, v, value, "%lld to %lld characters", v->min,
-			                 v->max);
+			const char *bound = (long long)len < v->min ? "at least" : "at most";
+			long long limit = (long long)len < v->min ? v->min : v->max;
+			return bad_value(err, errlen, v, value, "%s %lld characters", bound, limit);
 		}
 		break;
 	case VAR_URL:
@@ -627,18 +589,16 @@ static int load_var(config *c, const var_def *v, const char *value, load_state *
 	case VAR_CONNINFO:
 		if (!conninfo_ok(value))
 			return bad_value(err, errlen, v, value,
-			                 "a postgresql:// URL or a libpq key=value string");
+					 "a postgresql:// URL or a libpq key=value string");
 		break;
 	case VAR_REDIS:
 		if (parse_redis_url(c, value) < 0)
-			return bad_value(err, errlen, v, value, "redis://[:password@]host[:port][/db]");
+			return bad_value(err, errlen, v, value,
+					 "redis://[:password@]host[:port][/db]");
 		break;
 	case VAR_HEX64:
-		if (len != 64 || strspn(value, "0123456789abcdefABCDEF") != 64) {
-			snprintf(err, errlen, "%s: expected 64 hex digits, got %zu characters",
-			         v->name, len);
-			return -1;
-		}
+		if (len != 64 || strspn(value, "0123456789abcdefABCDEF") != 64)
+			return bad_value(err, errlen, v, value, "64 hex digits");
 		break;
 	default:
 		break;
@@ -659,6 +619,92 @@ static int load_var(config *c, const var_def *v, const char *value, load_state *
 	return 0;
 }
 
+/*
+ * Stores `value` of variable `v` into `c` (or, for addresses, into the
+ * listen address and `st`). Returns 0, or -1 with a message in `err`.
+ */
+static int load_var(config *c, const var_def *v, const char *value, load_state *st, char *err,
+		    size_t errlen)
+{
+	long long n;
+
+	switch (v->kind) {
+	case VAR_INT:
+	case VAR_LONG:
+	case VAR_SIZE:
+		if (parse_integer(value, v->min, v->max, &n) < 0)
+			return bad_value(err, errlen, v, value, "an integer from %lld to %lld",
+					 v->min, v->max);
+		if (v->kind == VAR_INT)
+			*(int *)member_at(c, v) = (int)n;
+		else if (v->kind == VAR_LONG)
+			*(long *)member_at(c, v) = (long)n;
+		else
+			*(size_t *)member_at(c, v) = (size_t)n;
+		return 0;
+
+	case VAR_BOOL: {
+		static const char *const truths[] = { "1", "true", "yes", "on" };
+		static const char *const lies[] = { "0", "false", "no", "off" };
+		for (size_t i = 0; i < 4; i++) {
+			if (strcasecmp(value, truths[i]) == 0 || strcasecmp(value, lies[i]) == 0) {
+				*(int *)member_at(c, v) = strcasecmp(value, truths[i]) == 0;
+				return 0;
+			}
+		}
+		return bad_value(err, errlen, v, value,
+				 "one of 1, 0, true, false, yes, no, on, off");
+	}
+
+	case VAR_LEVEL:
+		if (log_level_parse(value, (log_level *)member_at(c, v)) < 0)
+			return bad_value(err, errlen, v, value, "debug, info, warn or error");
+		return 0;
+
+	case VAR_SCHEDULE:
+		if (parse_schedule(c, v, value) < 0)
+			return bad_value(err, errlen, v, value,
+					 "1 to %d comma-separated integers from %lld to %lld",
+					 CONFIG_MAX_RETRY_STEPS, v->min, v->max);
+		return 0;
+
+	case VAR_ADDR: {
+		char *host = NULL;
+		int port;
+		if (split_host_port(value, NULL, 0, -1, &host, &port) < 0)
+			return bad_value(err, errlen, v, value,
+					 "host:port with a port from 0 to 65535");
+		if (strcmp(v->name, GATEWAY_ADDR_VAR) == 0) {
+			free(st->gateway_host);
+			st->gateway_host = strdup(host);
+			st->gateway_port = port;
+			if (!st->gateway_host) {
+				free(host);
+				snprintf(err, errlen, "%s: out of memory", v->name);
+				return -1;
+			}
+		}
+		const char *own = c->kind < NPROCS ? listen_vars[c->kind] : NULL;
+		if (own && strcmp(v->name, own) == 0) {
+			free(c->listen_host);
+			c->listen_host = host;
+			c->listen_port = port;
+		} else {
+			free(host);
+		}
+		return 0;
+	}
+
+	case VAR_STRING:
+	case VAR_URL:
+	case VAR_CONNINFO:
+	case VAR_REDIS:
+	case VAR_HEX64:
+		break;
+	}
+	return load_string(c, v, value, err, errlen);
+}
+
 /* Sets the members whose defaults are computed: public URL and instance. */
 static int load_computed(config *c, const load_state *st, char *err, size_t errlen)
 {
@@ -674,7 +720,7 @@ static int load_computed(config *c, const load_state *st, char *err, size_t errl
 		if (!c->public_url)
 			goto nomem;
 		snprintf(c->public_url, len, v6 ? "http://[%s]:%d" : "http://%s:%d", host,
-		         st->gateway_port);
+			 st->gateway_port);
 	}
 	if (!c->instance) {
 		char host[256];
@@ -701,13 +747,13 @@ static json_t *value_json(const config *c, const var_def *v)
 	case VAR_INT:
 	case VAR_BOOL:
 		return v->kind == VAR_BOOL ? json_boolean(*(const int *)p)
-		                           : json_integer(*(const int *)p);
+					   : json_integer(*(const int *)p);
 	case VAR_LONG:
 		return json_integer(*(const long *)p);
 	case VAR_SIZE:
 		return json_integer((json_int_t) * (const size_t *)p);
 	case VAR_LEVEL: {
-		static const char *const names[] = {"debug", "info", "warn", "error"};
+		static const char *const names[] = { "debug", "info", "warn", "error" };
 		log_level l = *(const log_level *)p;
 		return json_string(l <= LOG_LEVEL_ERROR ? names[l] : "?");
 	}
@@ -743,7 +789,7 @@ const char *config_process_name(proc_kind kind)
 
 int config_load(config *c, proc_kind kind, char *err, size_t errlen)
 {
-	load_state st = {NULL, 0};
+	load_state st = { NULL, 0 };
 	int rc = -1;
 
 	memset(c, 0, sizeof *c);
@@ -762,8 +808,8 @@ int config_load(config *c, proc_kind kind, char *err, size_t errlen)
 			value = NULL; /* empty counts as unset */
 		if (!value) {
 			if (reads && (v->flags & F_REQUIRED)) {
-				snprintf(err, errlen, "%s: required, not set (expected %s)", v->name,
-				         v->description);
+				snprintf(err, errlen, "%s: required, not set (expected %s)",
+					 v->name, v->description);
 				goto done;
 			}
 			value = v->def;
@@ -784,9 +830,9 @@ void config_free(config *c)
 	if (!c)
 		return;
 	char **owned[] = {
-		&c->database_url, &c->redis_url,   &c->redis_host,  &c->redis_password,
-		&c->listen_host,  &c->public_url,  &c->instance,    &c->stream_prefix,
-		&c->cron_secret,  &c->llm_url,     &c->llm_model,   &c->llm_api_key,
+		&c->database_url, &c->redis_url,  &c->redis_host, &c->redis_password,
+		&c->listen_host,  &c->public_url, &c->instance,	  &c->stream_prefix,
+		&c->cron_secret,  &c->llm_url,	  &c->llm_model,  &c->llm_api_key,
 		&c->secrets_key,
 	};
 	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
@@ -811,12 +857,11 @@ json_t *config_table_json(void)
 				json_array_append_new(procs, json_string(process_names[k]));
 		}
 		const char *def = v->def ? v->def : v->def_doc;
-		json_t *row = json_pack("{s:s, s:s, s:o, s:s, s:o, s:b, s:b}", "name", v->name,
-		                        "kind", var_kind_names[v->kind], "default",
-		                        def ? json_string(def) : json_null(), "description",
-		                        v->description, "processes", procs, "required",
-		                        (v->flags & F_REQUIRED) != 0, "secret",
-		                        (v->flags & F_SECRET) != 0);
+		json_t *row = json_pack(
+			"{s:s, s:s, s:o, s:s, s:o, s:b, s:b}", "name", v->name, "kind",
+			var_kind_name(v->kind), "default", def ? json_string(def) : json_null(),
+			"description", v->description, "processes", procs, "required",
+			(v->flags & F_REQUIRED) != 0, "secret", (v->flags & F_SECRET) != 0);
 		if (!row || json_array_append_new(table, row) < 0) {
 			json_decref(table);
 			return NULL;
@@ -839,8 +884,8 @@ void config_log_summary(const config *c)
 			if (own && strcmp(v->name, own) == 0 && c->listen_host) {
 				char addr[300];
 				snprintf(addr, sizeof addr,
-				         strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d",
-				         c->listen_host, c->listen_port);
+					 strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d",
+					 c->listen_host, c->listen_port);
 				json_object_set_new(settings, v->name, json_string(addr));
 			}
 			continue;

@@ -146,7 +146,7 @@ char *json_dump_compact(const json_t *value)
 }
 
 int json_req_string(const json_t *obj, const char *key, size_t max_len, const char **out,
-                    json_error *err)
+		    json_error *err)
 {
 	json_t *v = member(obj, key);
 	if (!v) {
@@ -160,7 +160,7 @@ int json_req_string(const json_t *obj, const char *key, size_t max_len, const ch
 }
 
 int json_opt_string(const json_t *obj, const char *key, size_t max_len, const char **out,
-                    int *present, json_error *err)
+		    int *present, json_error *err)
 {
 	json_t *v = member(obj, key);
 	if (present)
@@ -174,7 +174,7 @@ int json_opt_string(const json_t *obj, const char *key, size_t max_len, const ch
 }
 
 int json_opt_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
-                 int *present, json_error *err)
+		 int *present, json_error *err)
 {
 	json_t *v = member(obj, key);
 	if (present)
@@ -206,7 +206,7 @@ int json_opt_bool(const json_t *obj, const char *key, int *out, int *present, js
 }
 
 int json_opt_string_array(const json_t *obj, const char *key, size_t max_items, size_t max_len,
-                          const json_t **out, int *present, json_error *err)
+			  const json_t **out, int *present, json_error *err)
 {
 	json_t *v = member(obj, key);
 	if (present)

@@ -165,7 +165,7 @@ void log_write(log_level level, const char *request_id, const json_t *fields, co
 	json_object_set_new(obj, "process", json_string_lossy(log_process, strlen(log_process)));
 	if (request_id)
 		json_object_set_new(obj, "request_id",
-		                    json_string_lossy(request_id, strlen(request_id)));
+				    json_string_lossy(request_id, strlen(request_id)));
 	json_object_set_new(obj, "msg", json_string_lossy(msg, (size_t)n));
 	/*
 	 * jansson takes no const objects; update_missing only takes references

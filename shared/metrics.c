@@ -13,7 +13,11 @@
  * loop thread.
  */
 
-typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } metric_kind;
+typedef enum {
+	KIND_COUNTER,
+	KIND_GAUGE,
+	KIND_HISTOGRAM
+} metric_kind;
 
 static const char *const kind_names[] = {
 	[KIND_COUNTER] = "counter",
@@ -38,11 +42,11 @@ struct metric {
 	char *help;
 	double *bounds;
 	size_t nbounds;
-	int used;              /* the unlabelled series was touched */
-	metric **table;        /* children by label hash, chained by `hash_next` */
-	size_t table_size;     /* a power of two, or 0 */
+	int used;	   /* the unlabelled series was touched */
+	metric **table;	   /* children by label hash, chained by `hash_next` */
+	size_t table_size; /* a power of two, or 0 */
 	size_t nchildren;
-	metric *first, *last;  /* children in creation order, by `next` */
+	metric *first, *last; /* children in creation order, by `next` */
 	metric *next_family;
 
 	/* Child only. */
@@ -60,8 +64,8 @@ struct metric {
 
 static metric *families_first, *families_last;
 
-const double METRICS_LATENCY_BOUNDS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+const double METRICS_LATENCY_BOUNDS[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+					  0.1,	  0.25,	 0.5,	 1,	2.5,  5,     10 };
 const size_t METRICS_LATENCY_BOUNDS_N =
 	sizeof METRICS_LATENCY_BOUNDS / sizeof METRICS_LATENCY_BOUNDS[0];
 
@@ -217,7 +221,7 @@ static int alloc_buckets(metric *m, size_t nbounds)
  * or allocation fails.
  */
 static metric *family_get(metric_kind kind, const char *name, const char *help,
-                          const double *bounds, size_t n)
+			  const double *bounds, size_t n)
 {
 	if (!name)
 		return NULL;
@@ -329,7 +333,7 @@ static void mark_used(metric *m)
  * e.g. `le="0.5"`), value.
  */
 static void render_sample(strbuf *sb, const metric *f, const char *suffix, const char *labels,
-                          const char *extra, double value)
+			  const char *extra, double value)
 {
 	sb_puts(sb, f->name);
 	sb_puts(sb, suffix);

@@ -433,9 +433,12 @@ def redis_command(url, *args, timeout=5.0):
                 return None if n < 0 else [read() for _ in range(n)]
             raise RuntimeError("redis: unexpected reply %r" % line)
 
-        if db:
-            send("SELECT", db)
-        return send(*args)
+        try:
+            if db:
+                send("SELECT", db)
+            return send(*args)
+        finally:
+            f.close()
 
 
 def redis_delete_prefix(url, prefix):

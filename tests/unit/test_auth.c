@@ -159,4 +159,4 @@ static void test_bearer(void)
 }
 
 TEST_MAIN(TEST(test_roles), TEST(test_key_new), TEST(test_key_new_small_buffers),
-          TEST(test_key_parse), TEST(test_hash), TEST(test_hash_equal), TEST(test_bearer))
+	  TEST(test_key_parse), TEST(test_hash), TEST(test_hash_equal), TEST(test_bearer))

@@ -117,7 +117,7 @@ static void test_clocks(void)
 	CHECK(now >= sys - 2000 && now <= sys + 2000);
 
 	uint64_t a = clock_mono_ns();
-	struct timespec ts = {0, 5 * 1000 * 1000};
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
 	uint64_t b = clock_mono_ns();
 	CHECK(b > a);
@@ -127,4 +127,4 @@ static void test_clocks(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_parse_utc), TEST(test_parse_offsets),
-          TEST(test_parse_invalid), TEST(test_round_trip), TEST(test_clocks))
+	  TEST(test_parse_invalid), TEST(test_round_trip), TEST(test_clocks))

@@ -112,7 +112,7 @@ static void test_random_part_varies(void)
 {
 	char a[IDS_MAX_LEN], b[IDS_MAX_LEN];
 	CHECK_INT(ids_new("x", a), 0);
-	struct timespec ts = {0, 3 * 1000 * 1000};
+	struct timespec ts = { 0, 3 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
 	CHECK_INT(ids_new("x", b), 0);
 	CHECK(strncmp(a + 2, b + 2, 10) < 0);
@@ -151,7 +151,7 @@ static void test_valid(void)
 
 static void test_random_bytes(void)
 {
-	unsigned char a[64] = {0}, b[64] = {0}, zero[64] = {0};
+	unsigned char a[64] = { 0 }, b[64] = { 0 }, zero[64] = { 0 };
 	CHECK_INT(ids_random_bytes(a, sizeof a), 0);
 	CHECK_INT(ids_random_bytes(b, sizeof b), 0);
 	CHECK(memcmp(a, zero, sizeof a) != 0);
@@ -171,5 +171,5 @@ static void test_random_bytes(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_bad_prefix), TEST(test_unique_and_sorted),
-          TEST(test_monotonic_same_ms), TEST(test_random_part_varies), TEST(test_valid),
-          TEST(test_random_bytes))
+	  TEST(test_monotonic_same_ms), TEST(test_random_part_varies), TEST(test_valid),
+	  TEST(test_random_bytes))

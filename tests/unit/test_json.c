@@ -35,8 +35,8 @@ static void test_depth(void)
 	CHECK_INT(DEPTH("[[[]]]"), 3);
 	CHECK_INT(DEPTH("{\"a\":[1,{\"b\":[]}],\"c\":{}}"), 4);
 	CHECK_INT(DEPTH("[\"[[[{{\"]"), 1);
-	CHECK_INT(DEPTH("[\"\\\"[[\"]"), 1);     /* an escaped quote does not end the string */
-	CHECK_INT(DEPTH("[\"\\\\\",[]]"), 2);    /* an escaped backslash does not escape the quote */
+	CHECK_INT(DEPTH("[\"\\\"[[\"]"), 1);  /* an escaped quote does not end the string */
+	CHECK_INT(DEPTH("[\"\\\\\",[]]"), 2); /* an escaped backslash does not escape the quote */
 	CHECK_INT(DEPTH("[[]"), -1);
 	CHECK_INT(DEPTH("]"), -1);
 	CHECK_INT(DEPTH("[]]["), -1);
@@ -90,7 +90,8 @@ static void test_parse_values(void)
 	json_decref(v);
 
 	static const char *const malformed[] = {
-		"", "   ", "{", "{\"a\":}", "[1,]", "{\"a\":1} x", "nul", "'a'", "[\"\xff\"]", "{a:1}",
+		"",    "   ", "{",	    "{\"a\":}", "[1,]", "{\"a\":1} x",
+		"nul", "'a'", "[\"\xff\"]", "{a:1}",
 	};
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
 		err = NULL;
@@ -140,7 +141,8 @@ static void test_dump(void)
 
 static void test_req_string(void)
 {
-	json_t *o = obj_of("{\"name\":\"abc\",\"n\":1,\"z\":null,\"e\":\"\xc3\xa9\",\"empty\":\"\"}");
+	json_t *o =
+		obj_of("{\"name\":\"abc\",\"n\":1,\"z\":null,\"e\":\"\xc3\xa9\",\"empty\":\"\"}");
 	json_error err;
 	const char *s = NULL;
 
@@ -211,7 +213,7 @@ static void test_opt_string(void)
 static void test_opt_int(void)
 {
 	json_t *o = obj_of("{\"price_cents\":250,\"neg\":-1,\"real\":1.5,\"whole\":2.0,"
-	                   "\"str\":\"5\",\"t\":true,\"big\":100000001,\"z\":null}");
+			   "\"str\":\"5\",\"t\":true,\"big\":100000001,\"z\":null}");
 	json_error err;
 	int64_t v = -7;
 	int present = -1;
@@ -220,7 +222,7 @@ static void test_opt_int(void)
 	CHECK_INT(v, 250);
 	CHECK_INT(present, 1);
 
-	static const char *const bad[] = {"neg", "real", "whole", "str", "t", "big"};
+	static const char *const bad[] = { "neg", "real", "whole", "str", "t", "big" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		memset(&err, 0, sizeof err);
 		v = -7;
@@ -275,7 +277,7 @@ static void test_opt_bool(void)
 static void test_opt_string_array(void)
 {
 	json_t *o = obj_of("{\"tags\":[\"a\",\"bb\"],\"mixed\":[\"a\",2],\"long\":[\"abcd\"],"
-	                   "\"s\":\"a\",\"empty\":[],\"z\":null}");
+			   "\"s\":\"a\",\"empty\":[],\"z\":null}");
 	json_error err;
 	const json_t *out = NULL;
 	int present = -1;
@@ -324,6 +326,6 @@ static void test_long_field_name(void)
 }
 
 TEST_MAIN(TEST(test_depth), TEST(test_parse_depth_limit), TEST(test_parse_values),
-          TEST(test_parse_duplicates_and_nul), TEST(test_dump), TEST(test_req_string),
-          TEST(test_opt_string), TEST(test_opt_int), TEST(test_opt_bool),
-          TEST(test_opt_string_array), TEST(test_long_field_name))
+	  TEST(test_parse_duplicates_and_nul), TEST(test_dump), TEST(test_req_string),
+	  TEST(test_opt_string), TEST(test_opt_int), TEST(test_opt_bool),
+	  TEST(test_opt_string_array), TEST(test_long_field_name))

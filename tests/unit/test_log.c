@@ -69,7 +69,7 @@ static void test_line_fields(void)
 {
 	log_init("errand-test", LOG_LEVEL_DEBUG);
 	json_t *fields = json_pack("{s:i, s:s, s:s}", "status", 404, "route", "/v1/me", "msg",
-	                           "must not replace the message");
+				   "must not replace the message");
 	int64_t before = clock_now_ms();
 	capture_start();
 	log_write(LOG_LEVEL_WARN, "req_123", fields, "hello %s %d", "world", 42);
@@ -79,7 +79,7 @@ static void test_line_fields(void)
 	/* The fixed members come first, in this order. */
 	CHECK(strncmp(out, "{\"time\":\"", 9) == 0);
 	CHECK(strstr(out, "\",\"level\":\"warn\",\"process\":\"errand-test\",\"request_id\":"
-	                  "\"req_123\",\"msg\":\"hello world 42\",\"status\":404,") != NULL);
+			  "\"req_123\",\"msg\":\"hello world 42\",\"status\":404,") != NULL);
 
 	json_t *line = parse_line(out);
 	CHECK_INT(json_object_size(line), 7);
@@ -194,7 +194,8 @@ static void test_invalid_utf8(void)
 	log_write(LOG_LEVEL_ERROR, "id\xff", NULL, "bad \xc3\x28 ok \xc3\xa9 \xed\xa0\x80!");
 	char *out = capture_end();
 	json_t *line = parse_line(out);
-	CHECK_STR(json_string_value(json_object_get(line, "msg")), "bad ?( ok \xc3\xa9 ???!");
+	CHECK_STR(json_string_value(json_object_get(line, "msg")), "bad ?( ok \xc3\xa9 ??"
+								   "?!");
 	CHECK_STR(json_string_value(json_object_get(line, "request_id")), "id?");
 	json_decref(line);
 	free(out);
@@ -211,5 +212,5 @@ static void test_keeps_errno(void)
 }
 
 TEST_MAIN(TEST(test_line_fields), TEST(test_no_request_id), TEST(test_levels),
-          TEST(test_level_parse), TEST(test_long_message), TEST(test_invalid_utf8),
-          TEST(test_keeps_errno))
+	  TEST(test_level_parse), TEST(test_long_message), TEST(test_invalid_utf8),
+	  TEST(test_keeps_errno))

@@ -17,9 +17,9 @@ static void check_render(const char *expected)
 
 static void test_render_exact(void)
 {
-	static const double bounds[] = {0.25, 1};
+	static const double bounds[] = { 0.25, 1 };
 	metric *c = metrics_counter("errand_http_requests_total",
-	                            "Requests served.\nBy route \\ status, \"quoted\"");
+				    "Requests served.\nBy route \\ status, \"quoted\"");
 	metric *g = metrics_gauge("errand_db_connections", "Open connections.");
 	metric *h = metrics_histogram("errand_latency_seconds", "Latency.", bounds, 2);
 	CHECK(c && g && h);
@@ -38,41 +38,42 @@ static void test_render_exact(void)
 	metrics_observe(ha, 0.5);
 	metrics_observe(ha, 4);
 
-	check_render("# HELP errand_http_requests_total Requests served.\\nBy route \\\\ status, "
-	             "\"quoted\"\n"
-	             "# TYPE errand_http_requests_total counter\n"
-	             "errand_http_requests_total{route=\"/v1/\\\"x\\\"\\\\y\\nz\",status=\"200\"} 3\n"
-	             "errand_http_requests_total{route=\"/v1/me\",status=\"404\"} 1\n"
-	             "# HELP errand_db_connections Open connections.\n"
-	             "# TYPE errand_db_connections gauge\n"
-	             "errand_db_connections 1.5\n"
-	             "# HELP errand_latency_seconds Latency.\n"
-	             "# TYPE errand_latency_seconds histogram\n"
-	             "errand_latency_seconds_bucket{route=\"/a\",le=\"0.25\"} 1\n"
-	             "errand_latency_seconds_bucket{route=\"/a\",le=\"1\"} 2\n"
-	             "errand_latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"
-	             "errand_latency_seconds_sum{route=\"/a\"} 4.75\n"
-	             "errand_latency_seconds_count{route=\"/a\"} 3\n");
+	check_render(
+		"# HELP errand_http_requests_total Requests served.\\nBy route \\\\ status, "
+		"\"quoted\"\n"
+		"# TYPE errand_http_requests_total counter\n"
+		"errand_http_requests_total{route=\"/v1/\\\"x\\\"\\\\y\\nz\",status=\"200\"} 3\n"
+		"errand_http_requests_total{route=\"/v1/me\",status=\"404\"} 1\n"
+		"# HELP errand_db_connections Open connections.\n"
+		"# TYPE errand_db_connections gauge\n"
+		"errand_db_connections 1.5\n"
+		"# HELP errand_latency_seconds Latency.\n"
+		"# TYPE errand_latency_seconds histogram\n"
+		"errand_latency_seconds_bucket{route=\"/a\",le=\"0.25\"} 1\n"
+		"errand_latency_seconds_bucket{route=\"/a\",le=\"1\"} 2\n"
+		"errand_latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"
+		"errand_latency_seconds_sum{route=\"/a\"} 4.75\n"
+		"errand_latency_seconds_count{route=\"/a\"} 3\n");
 }
 
 static void test_unlabelled(void)
 {
-	static const double bounds[] = {0.005, 0.1};
+	static const double bounds[] = { 0.005, 0.1 };
 	metric *c = metrics_counter("jobs_total", "Jobs.");
 	metric *h = metrics_histogram("size_bytes", "Sizes.", bounds, 2);
 	CHECK(metrics_with(c, NULL) == c);
 	metrics_observe(h, 0.001);
 	metrics_observe(h, 7);
 	check_render("# HELP jobs_total Jobs.\n"
-	             "# TYPE jobs_total counter\n"
-	             "jobs_total 0\n"
-	             "# HELP size_bytes Sizes.\n"
-	             "# TYPE size_bytes histogram\n"
-	             "size_bytes_bucket{le=\"0.005\"} 1\n"
-	             "size_bytes_bucket{le=\"0.1\"} 1\n"
-	             "size_bytes_bucket{le=\"+Inf\"} 2\n"
-	             "size_bytes_sum 7.001\n"
-	             "size_bytes_count 2\n");
+		     "# TYPE jobs_total counter\n"
+		     "jobs_total 0\n"
+		     "# HELP size_bytes Sizes.\n"
+		     "# TYPE size_bytes histogram\n"
+		     "size_bytes_bucket{le=\"0.005\"} 1\n"
+		     "size_bytes_bucket{le=\"0.1\"} 1\n"
+		     "size_bytes_bucket{le=\"+Inf\"} 2\n"
+		     "size_bytes_sum 7.001\n"
+		     "size_bytes_count 2\n");
 }
 
 /* A family used only through children renders no unlabelled series, unless it is used too. */
@@ -92,13 +93,13 @@ static void test_families(void)
 	CHECK(metrics_counter("a_total", "other help") == c);
 	CHECK(metrics_gauge("a_total", "A.") == NULL);
 	CHECK(metrics_histogram("a_total", "A.", METRICS_LATENCY_BOUNDS,
-	                        METRICS_LATENCY_BOUNDS_N) == NULL);
+				METRICS_LATENCY_BOUNDS_N) == NULL);
 	metric *g = metrics_gauge("g", "G.");
 	CHECK(metrics_counter("g", "G.") == NULL);
 	CHECK(metrics_gauge("g", "G.") == g);
 
-	static const double unsorted[] = {1, 0.5};
-	static const double equal[] = {1, 1};
+	static const double unsorted[] = { 1, 0.5 };
+	static const double equal[] = { 1, 1 };
 	CHECK(metrics_histogram("h1", "H.", unsorted, 2) == NULL);
 	CHECK(metrics_histogram("h2", "H.", equal, 2) == NULL);
 	CHECK(metrics_with(NULL, "a", "b", NULL) == NULL);
@@ -197,7 +198,8 @@ static void test_latency_bounds(void)
 	for (size_t i = 1; i < METRICS_LATENCY_BOUNDS_N; i++)
 		CHECK(METRICS_LATENCY_BOUNDS[i] > METRICS_LATENCY_BOUNDS[i - 1]);
 
-	metric *h = metrics_histogram("lat", "L.", METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
+	metric *h =
+		metrics_histogram("lat", "L.", METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
 	metrics_observe(h, 0.003);
 	char *text = metrics_render();
 	CHECK(strstr(text, "lat_bucket{le=\"0.0025\"} 0\nlat_bucket{le=\"0.005\"} 1\n") != NULL);
@@ -206,5 +208,5 @@ static void test_latency_bounds(void)
 }
 
 TEST_MAIN(TEST(test_render_exact), TEST(test_unlabelled), TEST(test_children_only),
-          TEST(test_families), TEST(test_values), TEST(test_same_labels_same_child),
-          TEST(test_reset), TEST(test_latency_bounds))
+	  TEST(test_families), TEST(test_values), TEST(test_same_labels_same_child),
+	  TEST(test_reset), TEST(test_latency_bounds))
