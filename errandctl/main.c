@@ -23,6 +23,7 @@ static const char USAGE[] =
 	"  principal create --role ROLE --name NAME [--capability CAP]... [--webhook-url URL]\n"
 	"                                 create a user, agent or admin and its first API key\n"
 	"  key create PRINCIPAL_ID        issue another API key for a principal\n"
+	"  settings                       print every ERRAND_* setting: kind, default, processes\n"
 	"\n"
 	"Reads ERRAND_DATABASE_URL (and the other ERRAND_* settings) from the environment.\n"
 	"Prints JSON on stdout; API keys are shown once.\n";
@@ -200,6 +201,16 @@ int main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(USAGE, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[1], "settings") == 0 && argc == 2) {
+		json_t *table = config_table_json();
+		char *text = table ? json_dumps(table, JSON_INDENT(2)) : NULL;
+		json_decref(table);
+		if (!text)
+			return 1;
+		printf("%s\n", text);
+		free(text);
+		return 0;
 	}
 	config cfg;
 	char err[512];

@@ -67,7 +67,7 @@ typedef struct var_def {
 static const var_def vars[] = {
 	{ "ERRAND_DATABASE_URL", VAR_CONNINFO, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
 	  AT(database_url), "PostgreSQL: a postgresql:// URL or a libpq key=value string." },
-	{ "ERRAND_REDIS_URL", VAR_REDIS, NULL, NULL, 0, 0, P_ALL, F_REQUIRED | F_PASSWORD,
+	{ "ERRAND_REDIS_URL", VAR_REDIS, NULL, NULL, 0, 0, P_SERVERS, F_REQUIRED | F_PASSWORD,
 	  AT(redis_url), "Redis: redis://[:password@]host[:port][/db] (port 6379, db 0)." },
 	{ "ERRAND_HTTP_ADDR", VAR_ADDR, "127.0.0.1:7800", NULL, 0, 65535, P_ALL, 0, NO_OFFSET,
 	  "host:port the gateway listens on (port 0: any free port); the other processes "

@@ -64,8 +64,9 @@ struct metric {
 
 static metric *families_first, *families_last;
 
-const double METRICS_LATENCY_BOUNDS[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-					  0.1,	  0.25,	 0.5,	 1,	2.5,  5,     10 };
+const double METRICS_LATENCY_BOUNDS[] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
 const size_t METRICS_LATENCY_BOUNDS_N =
 	sizeof METRICS_LATENCY_BOUNDS / sizeof METRICS_LATENCY_BOUNDS[0];
 

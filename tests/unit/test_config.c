@@ -217,9 +217,17 @@ static void test_required(void)
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
 		base_env();
 		load_fails(kinds[i], "ERRAND_DATABASE_URL", NULL, "required");
+		if (kinds[i] == PROC_CTL)
+			continue; /* errandctl talks to PostgreSQL only */
 		base_env();
 		load_fails(kinds[i], "ERRAND_REDIS_URL", NULL, "required");
 	}
+	base_env();
+	unsetenv("ERRAND_REDIS_URL");
+	config c;
+	load_ok(&c, PROC_CTL);
+	CHECK(c.redis_url == NULL);
+	config_free(&c);
 }
 
 static void test_bad_integers(void)
