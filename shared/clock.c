@@ -156,6 +156,9 @@ int clock_parse_rfc3339(const char *s, int64_t *ms)
 
 	int64_t days = days_from_civil(year, month, day);
 	int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - (int64_t)off_min * 60;
+	/* The instant in UTC must have a four-digit year, so that it formats back. */
+	if (secs < days_from_civil(0, 1, 1) * 86400 || secs >= days_from_civil(10000, 1, 1) * 86400)
+		return -1;
 	*ms = secs * 1000 + frac_ms;
 	return 0;
 }
