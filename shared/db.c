@@ -209,6 +209,11 @@ static void conn_lost(db_conn *c, const char *why)
 {
 	db_pool *pool = c->pool;
 	int was_ready = c->state == CONN_READY;
+	char reason[256]; /* `why` may be libpq's message, freed with the connection */
+	snprintf(reason, sizeof reason, "%s", why);
+	size_t n = strlen(reason);
+	while (n > 0 && (reason[n - 1] == '\n' || reason[n - 1] == ' '))
+		reason[--n] = '\0';
 	if (c->ev_io) {
 		event_free(c->ev_io);
 		c->ev_io = NULL;
@@ -237,7 +242,7 @@ static void conn_lost(db_conn *c, const char *why)
 	if (pool->draining)
 		return;
 	if (was_ready || c->backoff_ms == DB_BACKOFF_FIRST_MS)
-		log_warn("postgres connection %d down: %s", c->index, why);
+		log_warn("postgres connection %d down: %s", c->index, reason);
 	int jitter = c->backoff_ms / 4 > 0 ? rand() % (c->backoff_ms / 4 + 1) : 0;
 	struct timeval tv = {.tv_sec = (c->backoff_ms + jitter) / 1000,
 	                     .tv_usec = ((c->backoff_ms + jitter) % 1000) * 1000};
@@ -312,6 +317,18 @@ static void conn_set_ready(db_conn *c)
 	pool_update_gauge(c->pool);
 }
 
+/* Routes the server's notices (warnings, messages of a terminating backend) to the log. */
+static void notice_to_log(void *arg, const char *message)
+{
+	db_conn *c = arg;
+	char text[512];
+	snprintf(text, sizeof text, "%s", message);
+	size_t n = strlen(text);
+	while (n > 0 && text[n - 1] == '\n')
+		text[--n] = '\0';
+	log_warn("postgres connection %d: %s", c->index, text);
+}
+
 /* The new connection is up: check it, then prepare every statement. */
 static void conn_setup(db_conn *c)
 {
@@ -330,22 +347,39 @@ static void conn_setup(db_conn *c)
 		conn_flush(c);
 }
 
+/*
+ * Nonzero when an error result says the statement itself is wrong for this
+ * database (SQLSTATE class 42: syntax error or a missing table, column,
+ * function …), as opposed to a connection or server state that a retry
+ * may cure.
+ */
+static int sql_error_is_definite(const PGresult *res)
+{
+	return res && strncmp(db_result_sqlstate(res), "42", 2) == 0;
+}
+
 /* An internal op completed during set-up. Returns -1 if the connection was dropped. */
 static int conn_setup_result(db_conn *c, db_op *op)
 {
 	db_pool *pool = c->pool;
+	if (!db_result_ok(op->res) && !sql_error_is_definite(op->res)) {
+		/* The server went away or is shutting down: try again later. */
+		conn_lost(c, op->res ? PQresultErrorMessage(op->res) : "set-up interrupted");
+		return -1;
+	}
 	if (op->kind == OP_PREPARE) {
 		if (!db_result_ok(op->res)) {
 			log_error("cannot prepare statement %s: %s", op->stmt->name,
-			          op->res ? PQresultErrorMessage(op->res) : "no result");
+			          PQresultErrorMessage(op->res));
 			if (pool->opt.on_fatal)
 				pool->opt.on_fatal(pool->opt.fatal_arg, "a prepared statement failed");
 			conn_lost(c, "prepare failed");
 			return -1;
 		}
 	} else {
+		/* A missing table means a database never migrated: version 0. */
 		const char *value = NULL;
-		if (op->res && PQresultStatus(op->res) == PGRES_TUPLES_OK && PQntuples(op->res) == 1)
+		if (PQresultStatus(op->res) == PGRES_TUPLES_OK && PQntuples(op->res) == 1)
 			value = PQgetvalue(op->res, 0, 0);
 		if (pool->opt.check->verify(pool->opt.check->arg, value) != 0) {
 			if (pool->opt.on_fatal)
@@ -450,6 +484,7 @@ static void conn_connect(db_conn *c)
 			return;
 		}
 		PQsetnonblocking(c->pg, 1);
+		PQsetNoticeProcessor(c->pg, notice_to_log, c);
 		c->state = CONN_CONNECTING;
 		c->state_since_ms = clock_mono_ms();
 		conn_arm(c, 1);

@@ -154,13 +154,22 @@ def clean_env(extra=None):
 # ---------------------------------------------------------------- waiting
 
 
+class Abort(AssertionError):
+    """Raised inside a wait_until() condition to fail at once (a process died)."""
+
+
 def wait_until(fn, timeout, what, interval=0.1):
-    """Calls fn() until it returns something true; returns it, or fails after `timeout` s."""
+    """Calls fn() until it returns something true; returns it, or fails after `timeout` s.
+
+    An exception from fn() counts as "not yet", except Abort, which fails at once.
+    """
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
             last = fn()
+        except Abort:
+            raise
         except Exception as e:  # noqa: BLE001 - a failed try is a "not yet"
             last = e
         if last and not isinstance(last, Exception):
@@ -350,6 +359,68 @@ def psql(url, sql, check=True, timeout=60):
 
 def sql_quote(s):
     return "'" + s.replace("'", "''") + "'"
+
+
+class PsqlSession:
+    """A psql session kept open (to hold a lock across steps). close() ends it."""
+
+    def __init__(self, url):
+        self.popen = subprocess.Popen(
+            [pg_tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=clean_env())
+        self._n = 0
+
+    def run(self, sql, timeout=30):
+        """Sends `sql` (statements ending in ';') and waits until they are done.
+
+        Returns the output lines they printed.
+        """
+        self._n += 1
+        marker = "bb-done-%d" % self._n
+        self.popen.stdin.write(sql.rstrip() + "\nSELECT '%s';\n" % marker)
+        self.popen.stdin.flush()
+        lines = []
+        result = {}
+
+        def read():
+            for line in self.popen.stdout:
+                line = line.rstrip("\n")
+                if line == marker:
+                    result["ok"] = True
+                    return
+                lines.append(line)
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not result.get("ok"):
+            raise AssertionError("psql did not finish %r within %d s (output %r)"
+                                 % (sql, timeout, lines))
+        return lines
+
+    def close(self):
+        p = self.popen
+        if p.poll() is None:
+            try:
+                p.stdin.write("ROLLBACK;\n\\q\n")
+                p.stdin.flush()
+            except OSError:
+                pass
+        for f in (p.stdin,):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        for f in (p.stdout, p.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 class Database:
@@ -739,12 +810,14 @@ def wait_healthy(proc, timeout=START_TIMEOUT):
 def wait_ready(proc, timeout=START_TIMEOUT):
     def ready():
         if not proc.alive():
-            raise AssertionError("%s exited with status %s\n%s"
+            raise Abort("%s exited with status %s\n%s"
                                  % (proc.name, proc.returncode(), describe(proc)))
         r = http(proc.port, "GET", "/readyz", timeout=3)
         return r if r.status == 200 else None
     try:
         return wait_until(ready, timeout, "%s /readyz 200" % proc.name)
+    except Abort:
+        raise
     except AssertionError as e:
         raise AssertionError("%s\n%s" % (e, describe(proc)))
 

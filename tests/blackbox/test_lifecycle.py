@@ -150,10 +150,16 @@ class GracefulStopTest(LifecycleBase):
             t.start()
 
         def inflight():
+            if not g.alive():
+                raise harness.Abort("the gateway exited: %s" % g.returncode())
             r = g.http("GET", "/metrics")
             # The metrics request itself is in hand too.
             return harness.metric_sum(r.text, "errand_http_inflight") >= n + 1
         harness.wait_until(inflight, 15, "%d /v1/me requests in flight" % n)
+        # And they are held at the database, behind the lock.
+        waiting = self.stack.db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND wait_event_type = 'Lock'")
+        self.assertGreaterEqual(int(waiting), 1)
 
         g.send_signal(signal.SIGTERM)
         # The gateway must wait for them: it stays up while they are held.

@@ -48,8 +48,9 @@ class ResilienceTest(BlackboxTestCase):
     def assert_all_alive(self):
         for kind in SERVICES:
             p = self.stack[kind]
-            self.assertTrue(p.alive(), "errand-%s exited with status %s"
-                            % (kind, p.returncode()))
+            if not p.alive():
+                raise harness.Abort("errand-%s exited with status %s"
+                                    % (kind, p.returncode()))
 
     def readyz(self, kind):
         return self.stack[kind].http("GET", "/readyz", timeout=5)
@@ -126,7 +127,7 @@ class ResilienceTest(BlackboxTestCase):
         self.wait_down("postgres")
         self.assert_all_alive()
         # /v1/me needs the database: a prompt 503, not a hang.
-        for _ in range(3):
+        for _ in range(2):
             started = time.monotonic()
             try:
                 r = self.me(timeout=15)
@@ -172,6 +173,99 @@ class ResilienceTest(BlackboxTestCase):
                 rc, killed = p.stop(signal.SIGTERM, timeout=15)
                 self.assertFalse(killed, "errand-%s did not stop within 15 s" % kind)
                 self.assertEqual(rc, 0, "errand-%s exited %s" % (kind, rc))
+
+
+class ReconnectRaceTest(BlackboxTestCase):
+    """PostgreSQL stopping while the processes' connections are being set up again.
+
+    A connection re-made after an outage runs the schema check (and the
+    gateway prepares its statements) before it is used. Here those set-up
+    queries are held by a lock, then PostgreSQL stops under them: their
+    failure is an outage like any other, not a reason to exit (nor a schema
+    "at version 0").
+    """
+
+    stack = None
+    POOL = 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ds = PrivateDatastores("reconnect")
+        cls.addClassCleanup(cls.ds.close)
+        pg_url = cls.ds.start_pg()
+        redis_url = cls.ds.start_redis()
+        # The database only; each test starts processes of its own.
+        cls.stack = Stack("reconnect", services=(), database_url=pg_url, redis_url=redis_url,
+                          extra_env={"ERRAND_DB_POOL_SIZE": str(cls.POOL)})
+        cls.addClassCleanup(cls.stack.close)
+        cls.stack.start()
+
+    def setUp(self):
+        self.addCleanup(self.ds.start_pg)
+        self.procs = {}
+        for kind in SERVICES:
+            p = self.stack.start_extra(kind)
+            self.addCleanup(p.stop)
+            self.procs[kind] = p
+        for p in self.procs.values():
+            harness.wait_ready(p)
+
+    def waiting_on_locks(self):
+        out = harness.psql(self.stack.database_url,
+                           "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND wait_event_type = 'Lock'")
+        return int(out)
+
+    def outage_during_setup(self, table, kinds):
+        """Locks `table`, drops the processes' connections, waits until the
+        re-made connections of `kinds` wait on the lock, then stops PostgreSQL."""
+        locker = harness.PsqlSession(self.stack.database_url)
+        self.addCleanup(locker.close)
+        locker.run("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;" % table)
+        locker.run("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                   "AND backend_type = 'client backend';")
+        want = self.POOL * len(kinds)
+
+        def held():
+            for kind, p in self.procs.items():
+                if not p.alive():
+                    raise harness.Abort("errand-%s exited with status %s"
+                                        % (kind, p.returncode()))
+            return self.waiting_on_locks() >= want
+        harness.wait_until(held, 30,
+                           "%d connections set up again and waiting on %s" % (want, table))
+        # Connections still being set up are not ready.
+        for kind in kinds:
+            r = self.procs[kind].http("GET", "/readyz", timeout=5)
+            self.assertEqual(r.status, 503, "errand-%s: %r" % (kind, r))
+            self.assertIn("postgres", r.json.get("down", []), r)
+        self.ds.stop_pg()
+        locker.close()
+        # The set-up queries have failed now; watch the processes for a while.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            for kind in SERVICES:
+                p = self.procs[kind]
+                self.assertTrue(p.alive(), "errand-%s exited with status %s when PostgreSQL "
+                                "stopped during its connection set-up" % (kind, p.returncode()))
+            time.sleep(0.1)
+        for kind in SERVICES:
+            r = self.procs[kind].http("GET", "/readyz", timeout=5)
+            self.assertEqual(r.status, 503, r)
+            self.assertIn("postgres", r.json.get("down", []), r)
+        self.ds.start_pg()
+        for kind in SERVICES:
+            harness.wait_ready(self.procs[kind], timeout=RECOVERY_TIMEOUT)
+            self.assertTrue(self.procs[kind].alive())
+
+    def test_1_schema_check_interrupted(self):
+        # Every process checks the schema version on each new connection.
+        self.outage_during_setup("errand_schema_migrations", SERVICES)
+
+    def test_2_prepare_interrupted(self):
+        # The gateway prepares statements on api_keys on each new connection.
+        self.outage_during_setup("api_keys", ("gateway",))
 
 
 if __name__ == "__main__":
