@@ -69,9 +69,10 @@ static int check_schema(void *arg, const char *value)
 	int have = value ? atoi(value) : 0;
 	if (have >= migrate_latest_version())
 		return 0;
-	fprintf(stderr, "errandctl: the database schema is at version %d and this build needs %d: "
-	                "run `errandctl migrate` first\n",
-	        have, migrate_latest_version());
+	fprintf(stderr,
+		"errandctl: the database schema is at version %d and this build needs %d: "
+		"run `errandctl migrate` first\n",
+		have, migrate_latest_version());
 	return -1;
 }
 
@@ -115,14 +116,14 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
  */
 static int run_async(const config *cfg, const principal_spec *spec, const char *principal_id)
 {
-	ctl_run run = {.base = event_base_new(), .status = 1};
-	db_check check = {.sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL};
-	db_options opt = {.size = 1,
-	                  .queue_max = 16,
-	                  .timeout_ms = cfg->db_timeout_ms,
-	                  .check = &check,
-	                  .on_fatal = on_fatal,
-	                  .fatal_arg = &run};
+	ctl_run run = { .base = event_base_new(), .status = 1 };
+	db_check check = { .sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL };
+	db_options opt = { .size = 1,
+			   .queue_max = 16,
+			   .timeout_ms = cfg->db_timeout_ms,
+			   .check = &check,
+			   .on_fatal = on_fatal,
+			   .fatal_arg = &run };
 	db_pool *db = db_pool_new(run.base, cfg->database_url, &opt);
 	if (!db || db_pool_register(db, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N) != 0) {
 		fprintf(stderr, "errandctl: cannot set up the database pool\n");
@@ -136,7 +137,7 @@ static int run_async(const config *cfg, const principal_spec *spec, const char *
 	else
 		principals_issue_key(db, principal_id, on_created, &run);
 	struct event *timeout = evtimer_new(run.base, on_timeout, &run);
-	struct timeval tv = {cfg->db_timeout_ms / 1000 + 5, 0};
+	struct timeval tv = { cfg->db_timeout_ms / 1000 + 5, 0 };
 	evtimer_add(timeout, &tv);
 	event_base_dispatch(run.base);
 	event_free(timeout);
@@ -147,11 +148,11 @@ static int run_async(const config *cfg, const principal_spec *spec, const char *
 
 static int cmd_principal_create(const config *cfg, int argc, char **argv)
 {
-	static const struct option opts[] = {{"role", required_argument, NULL, 'r'},
-	                                     {"name", required_argument, NULL, 'n'},
-	                                     {"capability", required_argument, NULL, 'c'},
-	                                     {"webhook-url", required_argument, NULL, 'w'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = { { "role", required_argument, NULL, 'r' },
+					      { "name", required_argument, NULL, 'n' },
+					      { "capability", required_argument, NULL, 'c' },
+					      { "webhook-url", required_argument, NULL, 'w' },
+					      { NULL, 0, NULL, 0 } };
 	json_t *body = json_object();
 	json_t *caps = json_array();
 	int c;
@@ -185,8 +186,8 @@ static int cmd_principal_create(const config *cfg, int argc, char **argv)
 	int status;
 	if (principals_spec_parse(body, &spec, &err) != 0) {
 		fprintf(stderr, "errandctl principal create: --%s: %s\n",
-		        strcmp(err.field, "webhook_url") == 0 ? "webhook-url" : err.field,
-		        err.message);
+			strcmp(err.field, "webhook_url") == 0 ? "webhook-url" : err.field,
+			err.message);
 		status = EXIT_USAGE;
 	} else {
 		status = run_async(cfg, &spec, NULL);

@@ -38,11 +38,11 @@ static void on_principal(void *arg, const principal *p, const char *error)
 		return;
 	}
 	if (!(role_bit(p->role) & a->allowed)) {
-		http_reply_error(req, 403, ERR_FORBIDDEN, "a%s %s may not call this route",
-		                 strcmp(p->role, ROLE_ADMIN) == 0 || strcmp(p->role, ROLE_AGENT) == 0
-		                         ? "n"
-		                         : "",
-		                 p->role);
+		http_reply_error(
+			req, 403, ERR_FORBIDDEN, "a%s %s may not call this route",
+			strcmp(p->role, ROLE_ADMIN) == 0 || strcmp(p->role, ROLE_AGENT) == 0 ? "n"
+											     : "",
+			p->role);
 		return;
 	}
 	a->p = *p;
@@ -55,7 +55,7 @@ void gw_authenticate(gateway *gw, http_req *req, unsigned allowed, gw_authed nex
 	if (!key) {
 		http_req_add_header(req, "WWW-Authenticate", "Bearer");
 		http_reply_error(req, 401, ERR_UNAUTHORIZED,
-		                 "send an API key as Authorization: Bearer <key>");
+				 "send an API key as Authorization: Bearer <key>");
 		return;
 	}
 	authn *a = calloc(1, sizeof *a);

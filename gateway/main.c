@@ -8,10 +8,10 @@
 
 int main(void)
 {
-	const db_stmt *const tables[] = {PRINCIPALS_STMTS};
-	const size_t counts[] = {PRINCIPALS_STMTS_N};
+	const db_stmt *const tables[] = { PRINCIPALS_STMTS };
+	const size_t counts[] = { PRINCIPALS_STMTS_N };
 	service *svc = service_new(PROC_GATEWAY, tables, counts, 1);
-	gateway gw = {.svc = svc, .db = service_db(svc), .cfg = service_config(svc)};
+	gateway gw = { .svc = svc, .db = service_db(svc), .cfg = service_config(svc) };
 	if (gw_principals_routes(&gw, service_http(svc)) != 0) {
 		log_error("cannot add the routes");
 		return 1;

@@ -37,7 +37,8 @@ static void create_principal(gateway *gw, http_req *req, const principal *p)
 	principal_spec spec;
 	json_error err;
 	if (principals_spec_parse(body, &spec, &err) != 0) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "%s: %s", err.field, err.message);
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "%s: %s", err.field,
+				 err.message);
 		return;
 	}
 	principals_create(gw->db, &spec, on_created, req);

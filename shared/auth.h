@@ -33,8 +33,7 @@ int auth_key_new(char *key, size_t keylen, char *key_id, size_t idlen)
  * Splits a presented key: on success writes its key id ("key_<ulid>") and
  * returns 0; -1 when `key` is not of the form above.
  */
-int auth_key_parse(const char *key, char *key_id, size_t idlen)
-	__attribute__((warn_unused_result));
+int auth_key_parse(const char *key, char *key_id, size_t idlen) __attribute__((warn_unused_result));
 
 /* Hex SHA-256 of `s` into `out` (AUTH_HASH_HEX_LEN + 1 bytes). */
 void auth_hash_hex(const char *s, size_t len, char out[AUTH_HASH_HEX_LEN + 1]);

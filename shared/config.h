@@ -22,9 +22,9 @@ typedef struct config {
 	proc_kind kind;
 	const char *process; /* "errand-gateway", … */
 
-	char *database_url;  /* ERRAND_DATABASE_URL, required */
-	char *redis_url;     /* ERRAND_REDIS_URL, required */
-	char *redis_host;    /* parsed from redis_url */
+	char *database_url; /* ERRAND_DATABASE_URL, required */
+	char *redis_url;    /* ERRAND_REDIS_URL, required */
+	char *redis_host;   /* parsed from redis_url */
 	int redis_port;
 	int redis_db;
 	char *redis_password; /* NULL when none */
@@ -32,36 +32,36 @@ typedef struct config {
 	char *listen_host; /* this process's HTTP address: gateway ERRAND_HTTP_ADDR, */
 	int listen_port;   /* others ERRAND_<NAME>_ADDR */
 	char *public_url;  /* ERRAND_PUBLIC_URL: how agents reach the gateway */
-	char *instance;    /* ERRAND_INSTANCE: consumer name; default host-pid */
+	char *instance;	   /* ERRAND_INSTANCE: consumer name; default host-pid */
 
-	log_level log_level;     /* ERRAND_LOG_LEVEL */
-	int db_pool_size;        /* ERRAND_DB_POOL_SIZE */
-	int db_queue_max;        /* ERRAND_DB_QUEUE_MAX */
-	int db_timeout_ms;       /* ERRAND_DB_TIMEOUT_MS */
-	size_t max_body_bytes;   /* ERRAND_MAX_BODY_BYTES */
+	log_level log_level;	 /* ERRAND_LOG_LEVEL */
+	int db_pool_size;	 /* ERRAND_DB_POOL_SIZE */
+	int db_queue_max;	 /* ERRAND_DB_QUEUE_MAX */
+	int db_timeout_ms;	 /* ERRAND_DB_TIMEOUT_MS */
+	size_t max_body_bytes;	 /* ERRAND_MAX_BODY_BYTES */
 	size_t max_header_bytes; /* ERRAND_MAX_HEADER_BYTES */
-	int max_json_depth;      /* ERRAND_MAX_JSON_DEPTH */
-	int http_timeout_s;      /* ERRAND_HTTP_TIMEOUT_SECONDS */
-	int shutdown_grace_s;    /* ERRAND_SHUTDOWN_GRACE_SECONDS */
-	char *stream_prefix;     /* ERRAND_STREAM_PREFIX */
-	long stream_maxlen;      /* ERRAND_STREAM_MAXLEN */
+	int max_json_depth;	 /* ERRAND_MAX_JSON_DEPTH */
+	int http_timeout_s;	 /* ERRAND_HTTP_TIMEOUT_SECONDS */
+	int shutdown_grace_s;	 /* ERRAND_SHUTDOWN_GRACE_SECONDS */
+	char *stream_prefix;	 /* ERRAND_STREAM_PREFIX */
+	long stream_maxlen;	 /* ERRAND_STREAM_MAXLEN */
 
 	/* Settings of the job model, read now, used by later modules. */
-	char *cron_secret;                 /* ERRAND_CRON_SECRET */
-	int hold_seconds;                  /* ERRAND_HOLD_SECONDS */
-	int sweep_seconds;                 /* ERRAND_SWEEP_SECONDS */
-	int run_expiry_seconds;            /* ERRAND_RUN_EXPIRY_SECONDS */
-	int run_delivery_deadline_seconds; /* ERRAND_RUN_DELIVERY_DEADLINE_SECONDS */
+	char *cron_secret;			   /* ERRAND_CRON_SECRET */
+	int hold_seconds;			   /* ERRAND_HOLD_SECONDS */
+	int sweep_seconds;			   /* ERRAND_SWEEP_SECONDS */
+	int run_expiry_seconds;			   /* ERRAND_RUN_EXPIRY_SECONDS */
+	int run_delivery_deadline_seconds;	   /* ERRAND_RUN_DELIVERY_DEADLINE_SECONDS */
 	int webhook_retry[CONFIG_MAX_RETRY_STEPS]; /* ERRAND_WEBHOOK_RETRY_SCHEDULE */
 	int webhook_retry_n;
-	int webhook_allow_private;  /* ERRAND_WEBHOOK_ALLOW_PRIVATE */
-	int platform_fee_bps;       /* ERRAND_PLATFORM_FEE_BPS */
-	size_t max_output_bytes;    /* ERRAND_MAX_OUTPUT_BYTES */
+	int webhook_allow_private;   /* ERRAND_WEBHOOK_ALLOW_PRIVATE */
+	int platform_fee_bps;	     /* ERRAND_PLATFORM_FEE_BPS */
+	size_t max_output_bytes;     /* ERRAND_MAX_OUTPUT_BYTES */
 	size_t max_attachment_bytes; /* ERRAND_MAX_ATTACHMENT_BYTES */
-	char *llm_url;              /* ERRAND_LLM_URL, optional */
-	char *llm_model;            /* ERRAND_LLM_MODEL */
-	char *llm_api_key;          /* ERRAND_LLM_API_KEY, optional */
-	char *secrets_key;          /* ERRAND_SECRETS_KEY, optional (64 hex digits) */
+	char *llm_url;		     /* ERRAND_LLM_URL, optional */
+	char *llm_model;	     /* ERRAND_LLM_MODEL */
+	char *llm_api_key;	     /* ERRAND_LLM_API_KEY, optional */
+	char *secrets_key;	     /* ERRAND_SECRETS_KEY, optional (64 hex digits) */
 } config;
 
 /*

@@ -33,17 +33,17 @@ typedef struct db_op {
 	db_result_cb cb;
 	void *arg;
 	int64_t since_ms; /* monotonic: when queued, then when sent */
-	PGresult *res;    /* the first result received */
+	PGresult *res;	  /* the first result received */
 	const char *error;
 } db_op;
 
 TAILQ_HEAD(op_list, db_op);
 
 typedef enum {
-	CONN_DOWN,       /* not connected; a reconnect timer may be pending */
+	CONN_DOWN,	 /* not connected; a reconnect timer may be pending */
 	CONN_CONNECTING, /* PQconnectPoll in progress */
-	CONN_SETUP,      /* connected, preparing statements and checking */
-	CONN_READY,      /* serving queries */
+	CONN_SETUP,	 /* connected, preparing statements and checking */
+	CONN_READY,	 /* serving queries */
 } conn_state;
 
 typedef struct db_conn {
@@ -52,11 +52,11 @@ typedef struct db_conn {
 	PGconn *pg;
 	conn_state state;
 	int fd;
-	struct event *ev_io;    /* read (persistent) and, when output is pending, write */
+	struct event *ev_io;	/* read (persistent) and, when output is pending, write */
 	struct event *ev_retry; /* reconnect timer */
 	int want_write;
 	int backoff_ms;
-	int64_t state_since_ms; /* monotonic: when the current attempt or set-up began */
+	int64_t state_since_ms;	 /* monotonic: when the current attempt or set-up began */
 	struct op_list inflight; /* sent, results pending, in order */
 	int ninflight;
 	int setup_left; /* OP_PREPARE and OP_CHECK ops still in flight */
@@ -95,7 +95,7 @@ static void pool_pump(db_pool *pool);
  * on allocation failure.
  */
 static db_op *op_new(op_kind kind, const db_stmt *stmt, int nparams, const char *const *values,
-                     db_result_cb cb, void *arg)
+		     db_result_cb cb, void *arg)
 {
 	size_t bytes = sizeof(db_op) + (size_t)nparams * sizeof(char *);
 	for (int i = 0; i < nparams; i++)
@@ -195,8 +195,8 @@ static void conn_arm(db_conn *c, int want_write)
 		event_free(c->ev_io);
 	c->fd = PQsocket(c->pg);
 	c->want_write = want_write;
-	c->ev_io = event_new(c->pool->base, c->fd, EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0),
-	                     conn_io_cb, c);
+	c->ev_io = event_new(c->pool->base, c->fd,
+			     EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0), conn_io_cb, c);
 	event_add(c->ev_io, NULL);
 }
 
@@ -244,10 +244,11 @@ static void conn_lost(db_conn *c, const char *why)
 	if (was_ready || c->backoff_ms == DB_BACKOFF_FIRST_MS)
 		log_warn("postgres connection %d down: %s", c->index, reason);
 	int jitter = c->backoff_ms / 4 > 0 ? rand() % (c->backoff_ms / 4 + 1) : 0;
-	struct timeval tv = {.tv_sec = (c->backoff_ms + jitter) / 1000,
-	                     .tv_usec = ((c->backoff_ms + jitter) % 1000) * 1000};
+	struct timeval tv = { .tv_sec = (c->backoff_ms + jitter) / 1000,
+			      .tv_usec = ((c->backoff_ms + jitter) % 1000) * 1000 };
 	evtimer_add(c->ev_retry, &tv);
-	c->backoff_ms = c->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : c->backoff_ms * 2;
+	c->backoff_ms =
+		c->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
 /* Flushes libpq's output buffer; arms for writing while some remains. Returns -1 if lost. */
@@ -271,10 +272,12 @@ static int conn_send(db_conn *c, db_op *op)
 		ok = PQsendPrepare(c->pg, op->stmt->name, op->stmt->sql, op->stmt->nparams, NULL);
 		break;
 	case OP_CHECK:
-		ok = PQsendQueryParams(c->pg, c->pool->opt.check->sql, 0, NULL, NULL, NULL, NULL, 0);
+		ok = PQsendQueryParams(c->pg, c->pool->opt.check->sql, 0, NULL, NULL, NULL, NULL,
+				       0);
 		break;
 	default:
-		ok = PQsendQueryPrepared(c->pg, op->stmt->name, op->nparams, op->values, NULL, NULL, 0);
+		ok = PQsendQueryPrepared(c->pg, op->stmt->name, op->nparams, op->values, NULL, NULL,
+					 0);
 		break;
 	}
 	if (!ok || !PQpipelineSync(c->pg))
@@ -296,8 +299,8 @@ static int conn_send_setup(db_conn *c, op_kind kind)
 	db_pool *pool = c->pool;
 	size_t n = kind == OP_CHECK ? 1 : pool->nstmts;
 	for (size_t i = 0; i < n; i++) {
-		db_op *op = op_new(kind, kind == OP_CHECK ? NULL : pool->stmts[i], 0, NULL, NULL,
-		                   NULL);
+		db_op *op =
+			op_new(kind, kind == OP_CHECK ? NULL : pool->stmts[i], 0, NULL, NULL, NULL);
 		if (!op || conn_send(c, op) != 0) {
 			free(op);
 			conn_lost(c, "cannot send the connection set-up");
@@ -370,9 +373,10 @@ static int conn_setup_result(db_conn *c, db_op *op)
 	if (op->kind == OP_PREPARE) {
 		if (!db_result_ok(op->res)) {
 			log_error("cannot prepare statement %s: %s", op->stmt->name,
-			          PQresultErrorMessage(op->res));
+				  PQresultErrorMessage(op->res));
 			if (pool->opt.on_fatal)
-				pool->opt.on_fatal(pool->opt.fatal_arg, "a prepared statement failed");
+				pool->opt.on_fatal(pool->opt.fatal_arg,
+						   "a prepared statement failed");
 			conn_lost(c, "prepare failed");
 			return -1;
 		}
@@ -383,7 +387,8 @@ static int conn_setup_result(db_conn *c, db_op *op)
 			value = PQgetvalue(op->res, 0, 0);
 		if (pool->opt.check->verify(pool->opt.check->arg, value) != 0) {
 			if (pool->opt.on_fatal)
-				pool->opt.on_fatal(pool->opt.fatal_arg, "the database check failed");
+				pool->opt.on_fatal(pool->opt.fatal_arg,
+						   "the database check failed");
 			conn_lost(c, "check failed");
 			return -1;
 		}
@@ -596,7 +601,7 @@ static void pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (head && now - head->since_ms >= pool->opt.timeout_ms)
 			conn_lost(c, "query timed out");
 		else if ((c->state == CONN_CONNECTING || c->state == CONN_SETUP) &&
-		         now - c->state_since_ms >= pool->opt.timeout_ms)
+			 now - c->state_since_ms >= pool->opt.timeout_ms)
 			conn_lost(c, "connection attempt timed out");
 	}
 }
@@ -634,11 +639,11 @@ db_pool *db_pool_new(struct event_base *base, const char *conninfo, const db_opt
 	pool->ev_done = event_new(base, -1, 0, pool_done_cb, pool);
 	pool->ev_tick = event_new(base, -1, EV_PERSIST, pool_tick_cb, pool);
 	pool->m_queries = metrics_counter("errand_db_queries_total", "Queries run on PostgreSQL.");
-	pool->m_errors = metrics_counter("errand_db_errors_total",
-	                                 "Queries that failed or could not run.");
+	pool->m_errors =
+		metrics_counter("errand_db_errors_total", "Queries that failed or could not run.");
 	pool->m_latency = metrics_histogram("errand_db_query_seconds",
-	                                    "Time from queueing a query to its result.",
-	                                    METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
+					    "Time from queueing a query to its result.",
+					    METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
 	pool->m_up = metrics_gauge("errand_db_connections_ready", "PostgreSQL connections ready.");
 	return pool;
 }
@@ -664,19 +669,19 @@ void db_pool_start(db_pool *pool)
 	if (pool->started)
 		return;
 	pool->started = 1;
-	struct timeval tick = {0, DB_TICK_MS * 1000};
+	struct timeval tick = { 0, DB_TICK_MS * 1000 };
 	event_add(pool->ev_tick, &tick);
 	for (int i = 0; i < pool->opt.size; i++)
 		conn_connect(&pool->conns[i]);
 }
 
 int db_query(db_pool *pool, const char *name, int nparams, const char *const *values,
-             db_result_cb cb, void *arg)
+	     db_result_cb cb, void *arg)
 {
 	const db_stmt *stmt = pool_stmt(pool, name);
 	if (!stmt || nparams != stmt->nparams) {
 		log_error("db_query: unknown statement %s or wrong parameter count %d", name,
-		          nparams);
+			  nparams);
 		return -1;
 	}
 	db_op *op = op_new(OP_QUERY, stmt, nparams, values, cb, arg);

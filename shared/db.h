@@ -33,15 +33,15 @@ typedef void (*db_result_cb)(void *arg, PGresult *res, const char *error);
  * logged why). The hook runs `sql` itself via the callback argument.
  */
 typedef struct db_check {
-	const char *sql;                                  /* one row, one column */
-	int (*verify)(void *arg, const char *value);      /* 0 ok, -1 fatal */
+	const char *sql;			     /* one row, one column */
+	int (*verify)(void *arg, const char *value); /* 0 ok, -1 fatal */
 	void *arg;
 } db_check;
 
 typedef struct db_options {
-	int size;         /* connections, >= 1 */
-	int queue_max;    /* queries waiting for a connection before refusing */
-	int timeout_ms;   /* how long a query may wait for a connection */
+	int size;	       /* connections, >= 1 */
+	int queue_max;	       /* queries waiting for a connection before refusing */
+	int timeout_ms;	       /* how long a query may wait for a connection */
 	const db_check *check; /* may be NULL */
 	void (*on_fatal)(void *arg, const char *why); /* check failed: stop the process */
 	void *fatal_arg;
@@ -75,7 +75,7 @@ void db_pool_start(db_pool *pool);
  * error, also logged).
  */
 int db_query(db_pool *pool, const char *name, int nparams, const char *const *values,
-             db_result_cb cb, void *arg) __attribute__((warn_unused_result));
+	     db_result_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /* Nonzero while at least one connection is up and has passed its check. */
 int db_pool_ready(const db_pool *pool);

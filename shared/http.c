@@ -23,7 +23,7 @@
 typedef struct route {
 	const char *method;
 	const char *pattern;
-	char *buf;                         /* owns the segments' text */
+	char *buf;			   /* owns the segments' text */
 	char *segments[HTTP_MAX_SEGMENTS]; /* ":name" for a parameter */
 	int nsegments;
 	http_handler handler;
@@ -172,7 +172,7 @@ static const route *match_route(http_server *s, http_req *req, int *path_matched
 		int ok = 1;
 		for (int i = 0; ok && i < n; i++)
 			ok = rt->segments[i][0] == ':' ? segs[i][0] != '\0'
-			                               : strcmp(rt->segments[i], segs[i]) == 0;
+						       : strcmp(rt->segments[i], segs[i]) == 0;
 		if (!ok)
 			continue;
 		if (strcmp(rt->method, req->method) != 0) {
@@ -204,7 +204,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 	req->start_ns = clock_mono_ns();
 	req->route_label = "unmatched";
 	snprintf(req->method, sizeof req->method, "%s",
-	         method_name(evhttp_request_get_command(ev)));
+		 method_name(evhttp_request_get_command(ev)));
 	s->inflight++;
 	set_request_id(req);
 
@@ -220,10 +220,10 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 	if (!rt) {
 		if (path_matched)
 			http_reply_error(req, 405, HTTP_ERR_METHOD_NOT_ALLOWED,
-			                 "%s is not allowed on %s", req->method, req->path);
+					 "%s is not allowed on %s", req->method, req->path);
 		else
 			http_reply_error(req, 404, HTTP_ERR_NOT_FOUND, "no route for %s %s",
-			                 req->method, req->path);
+					 req->method, req->path);
 		return;
 	}
 	req->route = rt;
@@ -246,20 +246,20 @@ http_server *http_server_new(struct event_base *base, const http_limits *limits)
 		return NULL;
 	}
 	size_t hard = limits->hard_body_bytes > limits->max_body_bytes ? limits->hard_body_bytes
-	                                                               : limits->max_body_bytes;
+								       : limits->max_body_bytes;
 	evhttp_set_max_body_size(s->http, (ev_ssize_t)hard);
 	evhttp_set_max_headers_size(s->http, (ev_ssize_t)limits->max_header_bytes);
 	evhttp_set_timeout(s->http, limits->timeout_s);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-	                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	evhttp_set_default_content_type(s->http, "application/json");
 	evhttp_set_gencb(s->http, dispatch, s);
 	s->m_requests = metrics_counter("errand_http_requests_total",
-	                                "HTTP requests answered, by route, method and status.");
+					"HTTP requests answered, by route, method and status.");
 	s->m_latency = metrics_histogram("errand_http_request_seconds",
-	                                 "Time from receiving a request to replying, by route.",
-	                                 METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
+					 "Time from receiving a request to replying, by route.",
+					 METRICS_LATENCY_BOUNDS, METRICS_LATENCY_BOUNDS_N);
 	return s;
 }
 
@@ -275,14 +275,14 @@ int http_server_listen(http_server *s, const char *host, int port)
 		log_error("cannot parse the address %s", spec);
 		return -1;
 	}
-	struct evconnlistener *l = evconnlistener_new_bind(
-		s->base, NULL, NULL,
-		LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
-			LEV_OPT_CLOSE_ON_EXEC,
-		1024, (struct sockaddr *)&ss, sslen);
+	struct evconnlistener *l =
+		evconnlistener_new_bind(s->base, NULL, NULL,
+					LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					1024, (struct sockaddr *)&ss, sslen);
 	if (!l) {
 		log_error("cannot listen on %s: %s", spec,
-		          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
 	struct evhttp_bound_socket *b = evhttp_bind_listener(s->http, l);
@@ -310,8 +310,7 @@ int http_server_port(const http_server *s)
 	return -1;
 }
 
-int http_route(http_server *s, const char *method, const char *pattern, http_handler h,
-               void *arg)
+int http_route(http_server *s, const char *method, const char *pattern, http_handler h, void *arg)
 {
 	if (s->nroutes == HTTP_MAX_ROUTES || pattern[0] != '/')
 		return -1;
@@ -416,8 +415,8 @@ json_t *http_req_json(http_req *req)
 	const unsigned char *body = http_req_body(req, &len);
 	if (len > req->server->limits.max_body_bytes) {
 		http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE,
-		                 "the body is larger than %zu bytes",
-		                 req->server->limits.max_body_bytes);
+				 "the body is larger than %zu bytes",
+				 req->server->limits.max_body_bytes);
 		return NULL;
 	}
 	if (len == 0) {
@@ -426,9 +425,10 @@ json_t *http_req_json(http_req *req)
 	}
 	const char *err = NULL;
 	json_t *v = json_parse_bounded((const char *)body, len, req->server->limits.max_json_depth,
-	                               &err);
+				       &err);
 	if (!v) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_JSON, "%s", err ? err : "malformed JSON");
+		http_reply_error(req, 400, HTTP_ERR_INVALID_JSON, "%s",
+				 err ? err : "malformed JSON");
 		return NULL;
 	}
 	if (!json_is_object(v)) {
@@ -480,22 +480,22 @@ static void finish(http_req *req, int status, const char *content_type)
 	char code[8];
 	snprintf(code, sizeof code, "%d", status);
 	metrics_add(metrics_with(s->m_requests, "route", req->route_label, "method", req->method,
-	                         "status", code, NULL),
-	            1);
+				 "status", code, NULL),
+		    1);
 	double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
 	metrics_observe(metrics_with(s->m_latency, "route", req->route_label, NULL), secs);
 	if (status >= 500)
 		log_write(LOG_LEVEL_WARN, req->request_id, NULL, "%s %s -> %d", req->method,
-		          req->path ? req->path : "?", status);
+			  req->path ? req->path : "?", status);
 	else if (log_enabled(LOG_LEVEL_DEBUG))
 		log_write(LOG_LEVEL_DEBUG, req->request_id, NULL, "%s %s -> %d (%.3f ms)",
-		          req->method, req->path ? req->path : "?", status, secs * 1000);
+			  req->method, req->path ? req->path : "?", status, secs * 1000);
 	s->inflight--;
 	req_free(req);
 }
 
 void http_reply_raw(http_req *req, int status, const char *content_type, const void *body,
-                    size_t len)
+		    size_t len)
 {
 	evbuffer_add(evhttp_request_get_output_buffer(req->ev), body, len);
 	finish(req, status, content_type);
@@ -521,13 +521,14 @@ void http_reply_json(http_req *req, int status, json_t *body)
 }
 
 void http_reply_error_with(http_req *req, int status, const char *code, json_t *extra,
-                           const char *message)
+			   const char *message)
 {
 	json_t *body = extra && json_is_object(extra) ? extra : json_object();
 	if (extra && body != extra)
 		json_decref(extra);
-	json_object_set_new(body, "error",
-	                    json_pack("{s:s,s:s}", "code", code, "message", message ? message : ""));
+	json_object_set_new(
+		body, "error",
+		json_pack("{s:s,s:s}", "code", code, "message", message ? message : ""));
 	http_reply_json(req, status, body);
 }
 

@@ -25,11 +25,11 @@ typedef struct http_req http_req;
 #define HTTP_REQUEST_ID_MAX 64
 
 typedef struct http_limits {
-	size_t max_body_bytes;   /* a larger JSON body is 413 body_too_large */
-	size_t hard_body_bytes;  /* evhttp refuses anything larger before reading it */
+	size_t max_body_bytes;	/* a larger JSON body is 413 body_too_large */
+	size_t hard_body_bytes; /* evhttp refuses anything larger before reading it */
 	size_t max_header_bytes;
 	int max_json_depth;
-	int timeout_s;           /* read/write timeout against slow clients */
+	int timeout_s; /* read/write timeout against slow clients */
 } http_limits;
 
 /*
@@ -58,8 +58,8 @@ int http_server_port(const http_server *s);
  * the route label of metrics. Routes are matched in the order added.
  * Returns -1 on a malformed pattern or too many routes.
  */
-int http_route(http_server *s, const char *method, const char *pattern, http_handler h,
-               void *arg) __attribute__((warn_unused_result));
+int http_route(http_server *s, const char *method, const char *pattern, http_handler h, void *arg)
+	__attribute__((warn_unused_result));
 
 /* Stops accepting connections; requests in hand continue. */
 void http_server_stop_accepting(http_server *s);
@@ -114,11 +114,11 @@ void http_reply_error(http_req *req, int status, const char *code, const char *f
  * NULL) beside "error", as a 402 with the job.
  */
 void http_reply_error_with(http_req *req, int status, const char *code, json_t *extra,
-                           const char *message);
+			   const char *message);
 
 /* Replies a body of `content_type` (copied). */
 void http_reply_raw(http_req *req, int status, const char *content_type, const void *body,
-                    size_t len);
+		    size_t len);
 
 /* Adds a response header before replying (copied). */
 void http_req_add_header(http_req *req, const char *name, const char *value);

@@ -34,16 +34,16 @@ char *json_dump_compact(const json_t *value);
  * `obj`.
  */
 int json_req_string(const json_t *obj, const char *key, size_t max_len, const char **out,
-                    json_error *err) __attribute__((warn_unused_result));
+		    json_error *err) __attribute__((warn_unused_result));
 int json_opt_string(const json_t *obj, const char *key, size_t max_len, const char **out,
-                    int *present, json_error *err) __attribute__((warn_unused_result));
+		    int *present, json_error *err) __attribute__((warn_unused_result));
 int json_opt_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
-                 int *present, json_error *err) __attribute__((warn_unused_result));
-int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
-                  json_error *err) __attribute__((warn_unused_result));
+		 int *present, json_error *err) __attribute__((warn_unused_result));
+int json_opt_bool(const json_t *obj, const char *key, int *out, int *present, json_error *err)
+	__attribute__((warn_unused_result));
 /* An array of at most `max_items` strings, each at most `max_len` bytes; borrowed. */
 int json_opt_string_array(const json_t *obj, const char *key, size_t max_items, size_t max_len,
-                          const json_t **out, int *present,
-                          json_error *err) __attribute__((warn_unused_result));
+			  const json_t **out, int *present, json_error *err)
+	__attribute__((warn_unused_result));
 
 #endif

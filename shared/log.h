@@ -29,8 +29,8 @@ int log_enabled(log_level level);
  * added to the line (borrowed; may be NULL). Lines are written with one
  * write(2) so concurrent processes sharing stderr do not interleave them.
  */
-void log_write(log_level level, const char *request_id, const json_t *fields,
-               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_write(log_level level, const char *request_id, const json_t *fields, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #define log_debug(...) log_write(LOG_LEVEL_DEBUG, NULL, NULL, __VA_ARGS__)
 #define log_info(...) log_write(LOG_LEVEL_INFO, NULL, NULL, __VA_ARGS__)

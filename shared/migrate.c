@@ -23,7 +23,7 @@ static int current_version(PGconn *pg, char *err, size_t errlen)
 {
 	PGresult *res = PQexec(pg, "SELECT to_regclass('errand_schema_migrations') IS NULL");
 	int fresh = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-	            PQgetvalue(res, 0, 0)[0] == 't';
+		    PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (fresh)
 		return 0;
@@ -48,7 +48,7 @@ static int apply_one(PGconn *pg, const migration *m, char *err, size_t errlen)
 		goto fail;
 	char version[16];
 	snprintf(version, sizeof version, "%d", m->version);
-	const char *params[] = {version, m->name};
+	const char *params[] = { version, m->name };
 	PGresult *res = PQexecParams(
 		pg, "INSERT INTO errand_schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
 		params, NULL, NULL, 0);
@@ -86,7 +86,7 @@ int migrate_current_version(const char *conninfo, char *err, size_t errlen)
 }
 
 int migrate_apply(const char *conninfo, void (*progress)(const migration *m), char *err,
-                  size_t errlen)
+		  size_t errlen)
 {
 	int applied = -1;
 	PGconn *pg = PQconnectdb(conninfo);
@@ -101,10 +101,10 @@ int migrate_apply(const char *conninfo, void (*progress)(const migration *m), ch
 	if (exec_ok(pg, lock, "taking the migration lock", err, errlen) != 0)
 		goto done;
 	if (exec_ok(pg,
-	            "CREATE TABLE IF NOT EXISTS errand_schema_migrations ("
-	            " version int PRIMARY KEY, name text NOT NULL,"
-	            " applied_at timestamptz NOT NULL DEFAULT now())",
-	            "creating errand_schema_migrations", err, errlen) != 0)
+		    "CREATE TABLE IF NOT EXISTS errand_schema_migrations ("
+		    " version int PRIMARY KEY, name text NOT NULL,"
+		    " applied_at timestamptz NOT NULL DEFAULT now())",
+		    "creating errand_schema_migrations", err, errlen) != 0)
 		goto done;
 	int current = current_version(pg, err, errlen);
 	if (current < 0)

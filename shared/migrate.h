@@ -18,7 +18,7 @@ extern const size_t MIGRATIONS_N;
 int migrate_latest_version(void);
 
 /* One row, one column: the database's schema version (0 for a fresh database). */
-#define MIGRATE_VERSION_SQL                                                              \
+#define MIGRATE_VERSION_SQL \
 	"SELECT coalesce((SELECT max(version) FROM errand_schema_migrations), 0)"
 
 /*
@@ -30,7 +30,7 @@ int migrate_latest_version(void);
  * -1 with a message in `err`.
  */
 int migrate_apply(const char *conninfo, void (*progress)(const migration *m), char *err,
-                  size_t errlen) __attribute__((warn_unused_result));
+		  size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * The schema version of the database at `conninfo` (blocking), 0 for a

@@ -12,25 +12,25 @@
 #define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
 const db_stmt PRINCIPALS_STMTS[] = {
-	{"principal_create",
-	 "WITH p AS ("
-	 " INSERT INTO principals (id, role, name, project_id, capabilities, webhook_url)"
-	 " VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6)"
-	 " RETURNING id, created_at),"
-	 " k AS (INSERT INTO api_keys (id, principal_id, key_hash)"
-	 " SELECT $7, p.id, $8 FROM p RETURNING id)"
-	 " SELECT " SQL_MS("p.created_at") " FROM p, k",
-	 8},
-	{"principal_key_issue",
-	 "INSERT INTO api_keys (id, principal_id, key_hash)"
-	 " SELECT $1, id, $3 FROM principals WHERE id = $2"
-	 " RETURNING " SQL_MS("created_at"),
-	 3},
-	{"principal_by_key",
-	 "SELECT k.key_hash, p.id, p.role, p.name, p.project_id"
-	 " FROM api_keys k JOIN principals p ON p.id = k.principal_id"
-	 " WHERE k.id = $1 AND k.revoked_at IS NULL",
-	 1},
+	{ "principal_create",
+	  "WITH p AS ("
+	  " INSERT INTO principals (id, role, name, project_id, capabilities, webhook_url)"
+	  " VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6)"
+	  " RETURNING id, created_at),"
+	  " k AS (INSERT INTO api_keys (id, principal_id, key_hash)"
+	  " SELECT $7, p.id, $8 FROM p RETURNING id)"
+	  " SELECT " SQL_MS("p.created_at") " FROM p, k",
+	  8 },
+	{ "principal_key_issue",
+	  "INSERT INTO api_keys (id, principal_id, key_hash)"
+	  " SELECT $1, id, $3 FROM principals WHERE id = $2"
+	  " RETURNING " SQL_MS("created_at"),
+	  3 },
+	{ "principal_by_key",
+	  "SELECT k.key_hash, p.id, p.role, p.name, p.project_id"
+	  " FROM api_keys k JOIN principals p ON p.id = k.principal_id"
+	  " WHERE k.id = $1 AND k.revoked_at IS NULL",
+	  1 },
 };
 const size_t PRINCIPALS_STMTS_N = sizeof PRINCIPALS_STMTS / sizeof PRINCIPALS_STMTS[0];
 
@@ -76,8 +76,8 @@ int principals_spec_parse(const json_t *body, principal_spec *out, json_error *e
 	}
 	int present = 0;
 	if (json_opt_string_array(body, "capabilities", PRINCIPAL_CAPABILITIES_MAX,
-	                          PRINCIPAL_CAPABILITY_LEN_MAX, &out->capabilities, &present,
-	                          err) != 0)
+				  PRINCIPAL_CAPABILITY_LEN_MAX, &out->capabilities, &present,
+				  err) != 0)
 		return -1;
 	if (present) {
 		size_t i;
@@ -90,8 +90,8 @@ int principals_spec_parse(const json_t *body, principal_spec *out, json_error *e
 			}
 		}
 	}
-	if (json_opt_string(body, "webhook_url", PRINCIPAL_URL_MAX, &out->webhook_url, NULL,
-	                    err) != 0)
+	if (json_opt_string(body, "webhook_url", PRINCIPAL_URL_MAX, &out->webhook_url, NULL, err) !=
+	    0)
 		return -1;
 	if (out->webhook_url && !url_ok(out->webhook_url)) {
 		set_error(err, "webhook_url", "expected an http:// or https:// URL");
@@ -155,8 +155,7 @@ static void fail_now(issue_ctx *ctx, const char *message)
 	free(ctx);
 }
 
-void principals_create(db_pool *db, const principal_spec *spec, principals_created_cb cb,
-                       void *arg)
+void principals_create(db_pool *db, const principal_spec *spec, principals_created_cb cb, void *arg)
 {
 	issue_ctx *ctx = calloc(1, sizeof *ctx);
 	if (!ctx) {
@@ -165,14 +164,14 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 	}
 	ctx->cb = cb;
 	ctx->arg = arg;
-	const char *prefix = strcmp(spec->role, ROLE_USER) == 0    ? "usr"
-	                     : strcmp(spec->role, ROLE_AGENT) == 0 ? "agt"
-	                                                           : "adm";
+	const char *prefix = strcmp(spec->role, ROLE_USER) == 0	   ? "usr"
+			     : strcmp(spec->role, ROLE_AGENT) == 0 ? "agt"
+								   : "adm";
 	char id[IDS_MAX_LEN], key_id[IDS_MAX_LEN], hash[AUTH_HASH_HEX_LEN + 1];
 	int agent = strcmp(spec->role, ROLE_AGENT) == 0;
-	json_t *caps = agent ? (spec->capabilities ? json_deep_copy(spec->capabilities)
-	                                           : json_array())
-	                     : json_array();
+	json_t *caps =
+		agent ? (spec->capabilities ? json_deep_copy(spec->capabilities) : json_array())
+		      : json_array();
 	ctx->answer = json_object();
 	if (ids_new(prefix, id) != 0) {
 		json_decref(caps);
@@ -187,7 +186,8 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 	if (agent) {
 		json_object_set(ctx->answer, "capabilities", caps);
 		json_object_set_new(ctx->answer, "webhook_url",
-		                    spec->webhook_url ? json_string(spec->webhook_url) : json_null());
+				    spec->webhook_url ? json_string(spec->webhook_url)
+						      : json_null());
 	}
 	json_decref(caps);
 	if (!caps_text || make_key(ctx->answer, key_id, hash) != 0) {
@@ -195,8 +195,8 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 		fail_now(ctx, "cannot make a key");
 		return;
 	}
-	const char *params[] = {id,        spec->role,       spec->name, PROJECT_DEFAULT_ID,
-	                        caps_text, spec->webhook_url, key_id,     hash};
+	const char *params[] = { id,	    spec->role,	       spec->name, PROJECT_DEFAULT_ID,
+				 caps_text, spec->webhook_url, key_id,	   hash };
 	int r = db_query(db, "principal_create", 8, params, on_issued, ctx);
 	free(caps_text);
 	if (r != 0)
@@ -204,7 +204,7 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 }
 
 void principals_issue_key(db_pool *db, const char *principal_id, principals_created_cb cb,
-                          void *arg)
+			  void *arg)
 {
 	issue_ctx *ctx = calloc(1, sizeof *ctx);
 	if (!ctx) {
@@ -228,7 +228,7 @@ void principals_issue_key(db_pool *db, const char *principal_id, principals_crea
 		return;
 	}
 	json_object_set_new(ctx->answer, "id", json_string(key_id));
-	const char *params[] = {key_id, principal_id, hash};
+	const char *params[] = { key_id, principal_id, hash };
 	if (db_query(db, "principal_key_issue", 3, params, on_issued, ctx) != 0)
 		fail_now(ctx, "cannot queue the query");
 }
@@ -266,7 +266,7 @@ void principals_authenticate(db_pool *db, const char *key, principals_auth_cb cb
 	ctx->cb = cb;
 	ctx->arg = arg;
 	auth_hash_hex(key, strlen(key), ctx->hash);
-	const char *params[] = {key_id};
+	const char *params[] = { key_id };
 	if (db_query(db, "principal_by_key", 1, params, on_key_row, ctx) != 0) {
 		free(ctx);
 		cb(arg, NULL, "cannot queue the query");
@@ -276,5 +276,5 @@ void principals_authenticate(db_pool *db, const char *key, principals_auth_cb cb
 json_t *principal_json(const principal *p)
 {
 	return json_pack("{s:s,s:s,s:s,s:s}", "id", p->id, "role", p->role, "name", p->name,
-	                 "project_id", p->project_id);
+			 "project_id", p->project_id);
 }

@@ -55,15 +55,15 @@ int principals_spec_parse(const json_t *body, principal_spec *out, json_error *e
  * "database_unavailable") and `message` on failure.
  */
 typedef void (*principals_created_cb)(void *arg, json_t *created, const char *error_code,
-                                      const char *message);
+				      const char *message);
 
 /* Creates a principal and its first key in one statement. */
 void principals_create(db_pool *db, const principal_spec *spec, principals_created_cb cb,
-                       void *arg);
+		       void *arg);
 
 /* Issues another key for principal `id`. */
 void principals_issue_key(db_pool *db, const char *principal_id, principals_created_cb cb,
-                          void *arg);
+			  void *arg);
 
 /*
  * The principal a presented API key belongs to. `p` is NULL when the key is

@@ -31,8 +31,8 @@ struct redis_client {
 	int connected;
 	int stopping;
 	int backoff_ms;
-	int64_t last_pong_ms;  /* monotonic */
-	int64_t ping_sent_ms;  /* 0 when no PING is outstanding */
+	int64_t last_pong_ms; /* monotonic */
+	int64_t ping_sent_ms; /* 0 when no PING is outstanding */
 	struct event *ev_retry;
 	struct event *ev_ping;
 	metric *m_up;
@@ -75,7 +75,7 @@ static void fail_later(redis_client *c, redis_reply_cb cb, void *arg, const char
 	d->cb = cb;
 	d->arg = arg;
 	d->error = error;
-	struct timeval zero = {0, 0};
+	struct timeval zero = { 0, 0 };
 	if (event_base_once(c->base, -1, EV_TIMEOUT, deferred_cb, d, &zero) != 0)
 		free(d);
 }
@@ -86,10 +86,10 @@ static void schedule_reconnect(redis_client *c)
 		return;
 	int jitter = rand() % (c->backoff_ms / 4 + 1);
 	int ms = c->backoff_ms + jitter;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 	evtimer_add(c->ev_retry, &tv);
-	c->backoff_ms = c->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS
-	                                                         : c->backoff_ms * 2;
+	c->backoff_ms =
+		c->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -101,7 +101,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		if (!reply)
 			p->cb(p->arg, NULL, "redis connection lost");
 		else if (reply->type == REDIS_REPLY_ERROR && p->busygroup_ok &&
-		         strncmp(reply->str, "BUSYGROUP", 9) == 0)
+			 strncmp(reply->str, "BUSYGROUP", 9) == 0)
 			p->cb(p->arg, NULL, NULL);
 		else
 			p->cb(p->arg, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
@@ -124,7 +124,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	redis_client *c = ac->data;
 	if (status != REDIS_OK) {
 		log_warn("redis %s: cannot connect to %s:%d: %s", c->name, c->host, c->port,
-		         ac->errstr);
+			 ac->errstr);
 		c->ac = NULL; /* hiredis frees the context after this callback */
 		schedule_reconnect(c);
 		return;
@@ -149,7 +149,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		return;
 	if (was || status != REDIS_OK)
 		log_warn("redis %s: connection lost: %s", c->name,
-		         status == REDIS_OK ? "closed" : ac->errstr);
+			 status == REDIS_OK ? "closed" : ac->errstr);
 	schedule_reconnect(c);
 }
 
@@ -168,7 +168,7 @@ static void ping_tick(evutil_socket_t fd, short what, void *arg)
 	if (c->ping_sent_ms) {
 		if (now - c->ping_sent_ms > REDIS_HUNG_MS) {
 			log_warn("redis %s: no answer for %d ms, reconnecting", c->name,
-			         REDIS_HUNG_MS);
+				 REDIS_HUNG_MS);
 			redisAsyncContext *ac = c->ac;
 			redisAsyncFree(ac); /* calls on_disconnect and fails what is pending */
 		}
@@ -213,7 +213,7 @@ static void client_connect(redis_client *c)
 }
 
 redis_client *redis_client_new(struct event_base *base, const char *host, int port, int db,
-                               const char *password, const char *name)
+			       const char *password, const char *name)
 {
 	redis_client *c = calloc(1, sizeof *c);
 	if (!c)
@@ -227,8 +227,9 @@ redis_client *redis_client_new(struct event_base *base, const char *host, int po
 	c->backoff_ms = REDIS_BACKOFF_FIRST_MS;
 	c->ev_retry = evtimer_new(base, retry_cb, c);
 	c->ev_ping = event_new(base, -1, EV_PERSIST, ping_tick, c);
-	c->m_up = metrics_with(metrics_gauge("errand_redis_up", "1 while the Redis connection answers."),
-	                       "client", c->name, NULL);
+	c->m_up = metrics_with(
+		metrics_gauge("errand_redis_up", "1 while the Redis connection answers."), "client",
+		c->name, NULL);
 	if (!c->host || !c->name || (password && !c->password) || !c->ev_retry || !c->ev_ping) {
 		redis_client_free(c);
 		return NULL;
@@ -238,7 +239,7 @@ redis_client *redis_client_new(struct event_base *base, const char *host, int po
 
 void redis_client_start(redis_client *c)
 {
-	struct timeval tv = {0, REDIS_PING_INTERVAL_MS * 1000};
+	struct timeval tv = { 0, REDIS_PING_INTERVAL_MS * 1000 };
 	event_add(c->ev_ping, &tv);
 	client_connect(c);
 }
@@ -251,7 +252,7 @@ int redis_ready(const redis_client *c)
 
 /* Sends argv with `p` as the pending record; fails later when not connected. */
 static int send_argv(redis_client *c, pending *p, int argc, const char *const *argv,
-                     const size_t *argvlen)
+		     const size_t *argvlen)
 {
 	if (!c->ac || !c->connected) {
 		fail_later(c, p->cb, p->arg, "redis unavailable");
@@ -278,7 +279,7 @@ static pending *pending_new(redis_client *c, redis_reply_cb cb, void *arg)
 }
 
 int redis_command_argv(redis_client *c, redis_reply_cb cb, void *arg, int argc,
-                       const char *const *argv, const size_t *argvlen)
+		       const char *const *argv, const size_t *argvlen)
 {
 	pending *p = pending_new(c, cb, arg);
 	if (!p) {
@@ -312,7 +313,7 @@ int redis_command(redis_client *c, redis_reply_cb cb, void *arg, const char *fmt
 }
 
 int redis_xadd(redis_client *c, const char *stream, long maxlen, int nfields,
-               const char *const *fields, redis_reply_cb cb, void *arg)
+	       const char *const *fields, redis_reply_cb cb, void *arg)
 {
 	char maxbuf[24];
 	snprintf(maxbuf, sizeof maxbuf, "%ld", maxlen);
@@ -335,8 +336,8 @@ int redis_xadd(redis_client *c, const char *stream, long maxlen, int nfields,
 	return r;
 }
 
-int redis_xgroup_create(redis_client *c, const char *stream, const char *group,
-                        const char *start, redis_reply_cb cb, void *arg)
+int redis_xgroup_create(redis_client *c, const char *stream, const char *group, const char *start,
+			redis_reply_cb cb, void *arg)
 {
 	pending *p = pending_new(c, cb, arg);
 	if (!p) {
@@ -344,13 +345,12 @@ int redis_xgroup_create(redis_client *c, const char *stream, const char *group,
 		return 0;
 	}
 	p->busygroup_ok = 1;
-	const char *argv[] = {"XGROUP", "CREATE", stream, group, start, "MKSTREAM"};
+	const char *argv[] = { "XGROUP", "CREATE", stream, group, start, "MKSTREAM" };
 	return send_argv(c, p, 6, argv, NULL);
 }
 
-int redis_xreadgroup(redis_client *c, const char *group, const char *consumer,
-                     const char *stream, const char *id, int count, int block_ms,
-                     redis_reply_cb cb, void *arg)
+int redis_xreadgroup(redis_client *c, const char *group, const char *consumer, const char *stream,
+		     const char *id, int count, int block_ms, redis_reply_cb cb, void *arg)
 {
 	char countbuf[16], blockbuf[16];
 	snprintf(countbuf, sizeof countbuf, "%d", count);
@@ -374,21 +374,20 @@ int redis_xreadgroup(redis_client *c, const char *group, const char *consumer,
 }
 
 int redis_xack(redis_client *c, const char *stream, const char *group, const char *id,
-               redis_reply_cb cb, void *arg)
+	       redis_reply_cb cb, void *arg)
 {
-	const char *argv[] = {"XACK", stream, group, id};
+	const char *argv[] = { "XACK", stream, group, id };
 	return redis_command_argv(c, cb, arg, 4, argv, NULL);
 }
 
-int redis_xautoclaim(redis_client *c, const char *stream, const char *group,
-                     const char *consumer, long min_idle_ms, const char *start, int count,
-                     redis_reply_cb cb, void *arg)
+int redis_xautoclaim(redis_client *c, const char *stream, const char *group, const char *consumer,
+		     long min_idle_ms, const char *start, int count, redis_reply_cb cb, void *arg)
 {
 	char idlebuf[24], countbuf[16];
 	snprintf(idlebuf, sizeof idlebuf, "%ld", min_idle_ms);
 	snprintf(countbuf, sizeof countbuf, "%d", count);
-	const char *argv[] = {"XAUTOCLAIM", stream, group, consumer, idlebuf, start, "COUNT",
-	                      countbuf};
+	const char *argv[] = { "XAUTOCLAIM", stream, group,   consumer,
+			       idlebuf,	     start,  "COUNT", countbuf };
 	return redis_command_argv(c, cb, arg, 8, argv, NULL);
 }
 

@@ -28,7 +28,7 @@ struct service {
 	http_server *http;
 	struct event *ev_sigterm;
 	struct event *ev_sigint;
-	struct event *ev_poll;  /* during stop: waits for requests in hand */
+	struct event *ev_poll;	/* during stop: waits for requests in hand */
 	struct event *ev_grace; /* during stop: the limit */
 	stop_hook hooks[SERVICE_MAX_HOOKS];
 	int nhooks;
@@ -53,10 +53,11 @@ static void readyz(http_req *req, void *arg)
 	service *s = arg;
 	int pg = db_pool_ready(s->db);
 	int rd = redis_ready(s->redis);
-	json_t *checks = json_pack("{s:s,s:s}", "postgres", pg ? "up" : "down", "redis",
-	                           rd ? "up" : "down");
+	json_t *checks =
+		json_pack("{s:s,s:s}", "postgres", pg ? "up" : "down", "redis", rd ? "up" : "down");
 	if (pg && rd && !s->stopping) {
-		http_reply_json(req, 200, json_pack("{s:s,s:o}", "status", "ready", "checks", checks));
+		http_reply_json(req, 200,
+				json_pack("{s:s,s:o}", "status", "ready", "checks", checks));
 		return;
 	}
 	char message[96];
@@ -64,16 +65,16 @@ static void readyz(http_req *req, void *arg)
 		snprintf(message, sizeof message, "the process is stopping");
 	else
 		snprintf(message, sizeof message, "%s%s%s %s down", pg ? "" : "postgres",
-		         !pg && !rd ? " and " : "", rd ? "" : "redis", !pg && !rd ? "are" : "is");
+			 !pg && !rd ? " and " : "", rd ? "" : "redis", !pg && !rd ? "are" : "is");
 	json_t *down = json_array();
 	if (!pg)
 		json_array_append_new(down, json_string("postgres"));
 	if (!rd)
 		json_array_append_new(down, json_string("redis"));
-	http_reply_error_with(req, 503, s->stopping ? HTTP_ERR_SHUTTING_DOWN : "not_ready",
-	                      json_pack("{s:s,s:o,s:o}", "status", "unavailable", "checks", checks,
-	                                "down", down),
-	                      message);
+	http_reply_error_with(
+		req, 503, s->stopping ? HTTP_ERR_SHUTTING_DOWN : "not_ready",
+		json_pack("{s:s,s:o,s:o}", "status", "unavailable", "checks", checks, "down", down),
+		message);
 }
 
 /* Resident memory in bytes, from /proc/self/statm; 0 when unknown. */
@@ -92,15 +93,16 @@ static double resident_bytes(void)
 static void metrics_route(http_req *req, void *arg)
 {
 	service *s = arg;
-	metrics_set(metrics_gauge("process_resident_memory_bytes", "Resident memory size in bytes."),
-	            resident_bytes());
+	metrics_set(
+		metrics_gauge("process_resident_memory_bytes", "Resident memory size in bytes."),
+		resident_bytes());
 	metrics_set(metrics_gauge("process_start_time_seconds",
-	                          "Start time of the process since the Unix epoch in seconds."),
-	            (double)s->started_ms / 1000.0);
+				  "Start time of the process since the Unix epoch in seconds."),
+		    (double)s->started_ms / 1000.0);
 	metrics_set(metrics_gauge("errand_db_pending", "Queries waiting or in flight."),
-	            db_pool_pending(s->db));
+		    db_pool_pending(s->db));
 	metrics_set(metrics_gauge("errand_http_inflight", "HTTP requests in hand."),
-	            http_server_inflight(s->http));
+		    http_server_inflight(s->http));
 	char *text = metrics_render();
 	if (!text) {
 		http_reply_error(req, 500, HTTP_ERR_INTERNAL, "cannot render metrics");
@@ -121,8 +123,8 @@ static int verify_schema(void *arg, const char *value)
 	if (have >= need)
 		return 0;
 	log_error("the database schema is at version %d and this build needs %d: run "
-	          "`errandctl migrate` (with the same ERRAND_DATABASE_URL) and start again",
-	          have, need);
+		  "`errandctl migrate` (with the same ERRAND_DATABASE_URL) and start again",
+		  have, need);
 	return -1;
 }
 
@@ -153,7 +155,7 @@ static void run_next_hook(void *arg)
 		h->fn(h->arg, run_next_hook, s);
 		return;
 	}
-	struct timeval tv = {0, SERVICE_STOP_POLL_MS * 1000};
+	struct timeval tv = { 0, SERVICE_STOP_POLL_MS * 1000 };
 	event_add(s->ev_poll, &tv);
 }
 
@@ -190,7 +192,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	s->stopping = 1;
 	log_info("signal %d: stopping gracefully", (int)sig);
 	http_server_stop_accepting(s->http);
-	struct timeval grace = {s->cfg.shutdown_grace_s, 0};
+	struct timeval grace = { s->cfg.shutdown_grace_s, 0 };
 	event_add(s->ev_grace, &grace);
 	run_next_hook(s);
 }
@@ -204,8 +206,8 @@ static void die(const char *what)
 	exit(SERVICE_EXIT_CONFIG);
 }
 
-service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
-                     const size_t *stmt_counts, size_t ntables)
+service *service_new(proc_kind kind, const db_stmt *const *stmt_tables, const size_t *stmt_counts,
+		     size_t ntables)
 {
 	service *s = calloc(1, sizeof *s);
 	if (!s)
@@ -226,12 +228,12 @@ service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
 	s->check.sql = MIGRATE_VERSION_SQL;
 	s->check.verify = verify_schema;
 	s->check.arg = s;
-	db_options dbo = {.size = s->cfg.db_pool_size,
-	                  .queue_max = s->cfg.db_queue_max,
-	                  .timeout_ms = s->cfg.db_timeout_ms,
-	                  .check = &s->check,
-	                  .on_fatal = on_fatal,
-	                  .fatal_arg = s};
+	db_options dbo = { .size = s->cfg.db_pool_size,
+			   .queue_max = s->cfg.db_queue_max,
+			   .timeout_ms = s->cfg.db_timeout_ms,
+			   .check = &s->check,
+			   .on_fatal = on_fatal,
+			   .fatal_arg = s };
 	s->db = db_pool_new(s->base, s->cfg.database_url, &dbo);
 	if (!s->db)
 		die("cannot create the database pool");
@@ -240,17 +242,18 @@ service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
 			die("cannot register prepared statements");
 
 	s->redis = redis_client_new(s->base, s->cfg.redis_host, s->cfg.redis_port, s->cfg.redis_db,
-	                            s->cfg.redis_password, "main");
+				    s->cfg.redis_password, "main");
 	if (!s->redis)
 		die("cannot create the Redis client");
 
-	http_limits limits = {.max_body_bytes = s->cfg.max_body_bytes,
-	                      .hard_body_bytes = s->cfg.max_attachment_bytes > s->cfg.max_body_bytes
-	                                                 ? s->cfg.max_attachment_bytes
-	                                                 : s->cfg.max_body_bytes,
-	                      .max_header_bytes = s->cfg.max_header_bytes,
-	                      .max_json_depth = s->cfg.max_json_depth,
-	                      .timeout_s = s->cfg.http_timeout_s};
+	http_limits limits = { .max_body_bytes = s->cfg.max_body_bytes,
+			       .hard_body_bytes =
+				       s->cfg.max_attachment_bytes > s->cfg.max_body_bytes
+					       ? s->cfg.max_attachment_bytes
+					       : s->cfg.max_body_bytes,
+			       .max_header_bytes = s->cfg.max_header_bytes,
+			       .max_json_depth = s->cfg.max_json_depth,
+			       .timeout_s = s->cfg.http_timeout_s };
 	s->http = http_server_new(s->base, &limits);
 	if (!s->http)
 		die("cannot create the HTTP server");
@@ -260,7 +263,7 @@ service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
 		die("cannot add the health routes");
 	if (http_server_listen(s->http, s->cfg.listen_host, s->cfg.listen_port) != 0) {
 		snprintf(err, sizeof err, "cannot listen on %s:%d (check the address setting)",
-		         s->cfg.listen_host, s->cfg.listen_port);
+			 s->cfg.listen_host, s->cfg.listen_port);
 		die(err);
 	}
 
@@ -271,9 +274,9 @@ service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
 	event_add(s->ev_sigterm, NULL);
 	event_add(s->ev_sigint, NULL);
 
-	metrics_set(metrics_with(metrics_gauge("errand_build_info", "The running build."), "version",
-	                         ERRAND_VERSION, NULL),
-	            1);
+	metrics_set(metrics_with(metrics_gauge("errand_build_info", "The running build."),
+				 "version", ERRAND_VERSION, NULL),
+		    1);
 	db_pool_start(s->db);
 	redis_client_start(s->redis);
 	return s;
@@ -307,7 +310,7 @@ http_server *service_http(service *s)
 void service_on_stop(service *s, service_stop_hook hook, void *arg)
 {
 	if (s->nhooks < SERVICE_MAX_HOOKS)
-		s->hooks[s->nhooks++] = (stop_hook){hook, arg};
+		s->hooks[s->nhooks++] = (stop_hook){ hook, arg };
 }
 
 int service_stopping(const service *s)
@@ -318,7 +321,7 @@ int service_stopping(const service *s)
 int service_run(service *s)
 {
 	log_info("listening on http://%s:%d (schema version %d)", s->cfg.listen_host,
-	         http_server_port(s->http), migrate_latest_version());
+		 http_server_port(s->http), migrate_latest_version());
 	event_base_dispatch(s->base);
 	int code = s->exit_code;
 	if (code == 0)

@@ -26,8 +26,8 @@ typedef void (*service_stop_hook)(void *arg, void (*done)(void *service), void *
  * process's address with /healthz, /readyz and /metrics. `stmts` are the
  * process's prepared statements. Never returns NULL: failures exit.
  */
-service *service_new(proc_kind kind, const db_stmt *const *stmt_tables,
-                     const size_t *stmt_counts, size_t ntables);
+service *service_new(proc_kind kind, const db_stmt *const *stmt_tables, const size_t *stmt_counts,
+		     size_t ntables);
 
 struct event_base *service_base(service *s);
 const config *service_config(const service *s);

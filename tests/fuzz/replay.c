@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 			default: /* insert a structural byte */
 				if (len < REPLAY_MAX_INPUT - 1) {
 					memmove(buf + pos + 1, buf + pos, len - pos);
-					buf[pos] = (uint8_t)"{}[]\",:\\0 -.eZT+"[(x >> 44) % 17];
+					buf[pos] = (uint8_t) "{}[]\",:\\0 -.eZT+"[(x >> 44) % 17];
 					len++;
 				}
 				break;

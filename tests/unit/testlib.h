@@ -15,34 +15,33 @@ typedef struct test_case {
 	test_fn fn;
 } test_case;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-			        #cond);                                                    \
-			exit(1);                                                           \
-		}                                                                          \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                    \
-	do {                                                                               \
-		const char *check_a_ = (a), *check_b_ = (b);                               \
-		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {           \
+#define CHECK_STR(a, b)                                                                           \
+	do {                                                                                      \
+		const char *check_a_ = (a), *check_b_ = (b);                                      \
+		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                  \
 			fprintf(stderr, "%s:%d: CHECK_STR failed: %s == %s (\"%s\" vs \"%s\")\n", \
-			        __FILE__, __LINE__, #a, #b, check_a_ ? check_a_ : "(null)", \
-			        check_b_ ? check_b_ : "(null)");                           \
-			exit(1);                                                           \
-		}                                                                          \
+				__FILE__, __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",       \
+				check_b_ ? check_b_ : "(null)");                                  \
+			exit(1);                                                                  \
+		}                                                                                 \
 	} while (0)
 
-#define CHECK_INT(a, b)                                                                    \
-	do {                                                                               \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);            \
-		if (check_a_ != check_b_) {                                                \
+#define CHECK_INT(a, b)                                                                       \
+	do {                                                                                  \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);               \
+		if (check_a_ != check_b_) {                                                   \
 			fprintf(stderr, "%s:%d: CHECK_INT failed: %s == %s (%lld vs %lld)\n", \
-			        __FILE__, __LINE__, #a, #b, check_a_, check_b_);           \
-			exit(1);                                                           \
-		}                                                                          \
+				__FILE__, __LINE__, #a, #b, check_a_, check_b_);              \
+			exit(1);                                                              \
+		}                                                                             \
 	} while (0)
 
 /*
@@ -76,13 +75,16 @@ static inline int test_run_all(const test_case *tests, size_t n)
 	return failed ? 1 : 0;
 }
 
-#define TEST_MAIN(...)                                                                     \
-	int main(void)                                                                     \
-	{                                                                                  \
-		static const test_case tests_[] = {__VA_ARGS__};                           \
-		return test_run_all(tests_, sizeof tests_ / sizeof tests_[0]);             \
+#define TEST_MAIN(...)                                                         \
+	int main(void)                                                         \
+	{                                                                      \
+		static const test_case tests_[] = { __VA_ARGS__ };             \
+		return test_run_all(tests_, sizeof tests_ / sizeof tests_[0]); \
 	}
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)        \
+	{               \
+#fn, fn \
+	}
 
 #endif
