@@ -40,18 +40,18 @@
  * every cycle it spends is taken from that server.
  */
 
-#define USAGE                                                                                      \
-	"usage: %s -r RATE -d SECONDS [-c CONNECTIONS] [-t TICK_US] [-H 'Name: value']...\n"     \
+#define USAGE                                                                                \
+	"usage: %s -r RATE -d SECONDS [-c CONNECTIONS] [-t TICK_US] [-H 'Name: value']...\n" \
 	"       http://HOST:PORT/PATH\n"
 #define DEFAULT_CONNECTIONS 64
 #define MAX_CONNECTIONS 10000
 #define MAX_HEADERS 32
 #define MAX_REQUESTS 100000000ULL /* latencies are kept: 800 MB at most */
-#define MAX_REQUEST_BYTES 8192    /* always fits an idle socket's send buffer */
-#define READ_BUF_BYTES 16384      /* also the longest response head accepted */
+#define MAX_REQUEST_BYTES 8192	  /* always fits an idle socket's send buffer */
+#define READ_BUF_BYTES 16384	  /* also the longest response head accepted */
 #define CONNECT_TIMEOUT_SECONDS 5 /* every connection must be up by then */
-#define DRAIN_SECONDS 5           /* grace for unanswered requests after the schedule */
-#define RECONNECT_DELAY_MS 100    /* a broken connection is reopened after this */
+#define DRAIN_SECONDS 5		  /* grace for unanswered requests after the schedule */
+#define RECONNECT_DELAY_MS 100	  /* a broken connection is reopened after this */
 #define NS_PER_S 1000000000ULL
 
 typedef struct run run;
@@ -59,16 +59,16 @@ typedef struct run run;
 /* One keep-alive connection with at most one request in flight. */
 typedef struct conn {
 	run *r;
-	evutil_socket_t fd;  /* -1 while closed */
-	struct event io;     /* the connect's completion, then readable data */
-	struct event retry;  /* reopens the connection after an error */
-	int connected;       /* the connect has completed */
-	int idle_pos;        /* index in r->idle, -1 when not idle */
-	int busy;            /* a request is in flight */
-	uint64_t due_ns;     /* due time of the request in flight */
-	int64_t body_left;   /* bytes of body still to read; -1 while reading the head */
-	int status;          /* status of the response being read */
-	size_t len;          /* bytes in buf */
+	evutil_socket_t fd; /* -1 while closed */
+	struct event io;    /* the connect's completion, then readable data */
+	struct event retry; /* reopens the connection after an error */
+	int connected;	    /* the connect has completed */
+	int idle_pos;	    /* index in r->idle, -1 when not idle */
+	int busy;	    /* a request is in flight */
+	uint64_t due_ns;    /* due time of the request in flight */
+	int64_t body_left;  /* bytes of body still to read; -1 while reading the head */
+	int status;	    /* status of the response being read */
+	size_t len;	    /* bytes in buf */
 	char buf[READ_BUF_BYTES];
 } conn;
 
@@ -80,26 +80,26 @@ struct run {
 	size_t request_len;
 	double rate;
 	double duration;
-	uint64_t tick_ns;      /* the schedule wakes at most this often (0: at each due time) */
+	uint64_t tick_ns; /* the schedule wakes at most this often (0: at each due time) */
 	int nconns;
 	conn *conns;
 	conn **idle; /* stack of connected connections with nothing in flight */
 	int nidle;
 	int nconnected;
-	int started;           /* the schedule has begun */
-	uint64_t t0_ns;        /* due time of request 0 */
-	uint64_t total;        /* requests in the schedule */
-	uint64_t due;          /* requests whose due time has come */
-	uint64_t sent;         /* requests handed to a connection */
-	uint64_t finished;     /* requests answered or failed */
-	uint64_t errors;       /* connection errors, protocol errors, no answer in time */
-	uint64_t non2xx;       /* answered with a status outside 200-299 */
-	uint64_t *latencies;   /* ns, one per answered request */
+	int started;	     /* the schedule has begun */
+	uint64_t t0_ns;	     /* due time of request 0 */
+	uint64_t total;	     /* requests in the schedule */
+	uint64_t due;	     /* requests whose due time has come */
+	uint64_t sent;	     /* requests handed to a connection */
+	uint64_t finished;   /* requests answered or failed */
+	uint64_t errors;     /* connection errors, protocol errors, no answer in time */
+	uint64_t non2xx;     /* answered with a status outside 200-299 */
+	uint64_t *latencies; /* ns, one per answered request */
 	uint64_t nlatencies;
-	uint64_t last_ns;      /* when the last answer arrived */
-	struct event tick;     /* fires at the next due time */
-	struct event timeout;  /* the connect timeout, then the end of the drain */
-	int failed;            /* a fatal error: exit 1 */
+	uint64_t last_ns;     /* when the last answer arrived */
+	struct event tick;    /* fires at the next due time */
+	struct event timeout; /* the connect timeout, then the end of the drain */
+	int failed;	      /* a fatal error: exit 1 */
 };
 
 /* ===== Helpers ===== */
@@ -203,7 +203,7 @@ static void conn_fail(conn *c, const char *why)
 		r->errors++;
 		r->finished++;
 	}
-	struct timeval delay = {0, RECONNECT_DELAY_MS * 1000};
+	struct timeval delay = { 0, RECONNECT_DELAY_MS * 1000 };
 	if (evtimer_add(&c->retry, &delay) != 0)
 		fatal(r, "cannot schedule a reconnection");
 	check_finished(r);
@@ -419,7 +419,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		r->started = 1;
 		r->t0_ns = now;
 		struct timeval end =
-		        ns_to_tv((uint64_t)((r->duration + DRAIN_SECONDS) * (double)NS_PER_S));
+			ns_to_tv((uint64_t)((r->duration + DRAIN_SECONDS) * (double)NS_PER_S));
 		event_del(&r->timeout);
 		if (evtimer_add(&r->timeout, &end) != 0) {
 			fatal(r, "cannot set the end of the run");
@@ -488,7 +488,8 @@ static int setup_target(run *r, const char *url, char **headers, int nheaders)
 	colon = memchr(hp, ':', (size_t)(path - hp));
 	hostlen = (size_t)((colon ? colon : path) - hp);
 	portlen = colon ? (size_t)(path - colon - 1) : 0;
-	if (hostlen == 0 || hostlen >= sizeof host || (colon && (portlen == 0 || portlen >= sizeof port))) {
+	if (hostlen == 0 || hostlen >= sizeof host ||
+	    (colon && (portlen == 0 || portlen >= sizeof port))) {
 		fprintf(stderr, "loadgen: bad URL: %s\n", url);
 		return -1;
 	}
@@ -525,7 +526,8 @@ static int setup_target(run *r, const char *url, char **headers, int nheaders)
 		rc |= append(r->request, &used, headers[i]) | append(r->request, &used, "\r\n");
 	rc |= append(r->request, &used, "\r\n");
 	if (rc != 0) {
-		fprintf(stderr, "loadgen: the request is longer than %d bytes\n", MAX_REQUEST_BYTES);
+		fprintf(stderr, "loadgen: the request is longer than %d bytes\n",
+			MAX_REQUEST_BYTES);
 		return -1;
 	}
 	r->request_len = used;
@@ -605,7 +607,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'H':
-			if (nheaders == MAX_HEADERS || strpbrk(optarg, "\r\n") || !strchr(optarg, ':')) {
+			if (nheaders == MAX_HEADERS || strpbrk(optarg, "\r\n") ||
+			    !strchr(optarg, ':')) {
 				fprintf(stderr, "loadgen: bad or too many headers: %s\n", optarg);
 				goto usage;
 			}
@@ -619,7 +622,7 @@ int main(int argc, char **argv)
 		goto usage;
 	if (r.rate * r.duration > (double)MAX_REQUESTS || r.rate * r.duration < 1) {
 		fprintf(stderr, "loadgen: rate × duration must be between 1 and %llu requests\n",
-		        MAX_REQUESTS);
+			MAX_REQUESTS);
 		return 2;
 	}
 	r.total = (uint64_t)llround(r.rate * r.duration);
@@ -656,7 +659,7 @@ int main(int argc, char **argv)
 	}
 	events_ready = 1;
 
-	struct timeval connect_timeout = {CONNECT_TIMEOUT_SECONDS, 0};
+	struct timeval connect_timeout = { CONNECT_TIMEOUT_SECONDS, 0 };
 	if (evtimer_add(&r.timeout, &connect_timeout) != 0) {
 		fprintf(stderr, "loadgen: cannot set the connect timeout\n");
 		goto done;

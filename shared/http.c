@@ -154,25 +154,32 @@ static void req_free(http_req *req)
  * the route, or NULL with `*path_matched` set when some route had the path
  * but not the method (405).
  */
-static const route *match_route(http_server *s, http_req *req, int *path_matched)
+static const route *match_route(http_server *s, http_req *req, const char *raw_path,
+                                int *path_matched)
 {
 	char buf[2048];
 	char *segs[HTTP_MAX_SEGMENTS];
 	*path_matched = 0;
-	if (strlen(req->path) >= sizeof buf)
+	if (strlen(raw_path) >= sizeof buf)
 		return NULL;
-	strcpy(buf, req->path);
+	strcpy(buf, raw_path);
+	/* Split first, then decode each segment: "%2F" stays inside its segment. */
 	int n = split_path(buf, segs, HTTP_MAX_SEGMENTS);
 	if (n < 0)
 		return NULL;
-	for (int r = 0; r < s->nroutes; r++) {
+	char *decoded[HTTP_MAX_SEGMENTS];
+	for (int i = 0; i < n; i++)
+		decoded[i] = evhttp_uridecode(segs[i], 0, NULL);
+	const route *found = NULL;
+	for (int r = 0; r < s->nroutes && !found; r++) {
 		const route *rt = &s->routes[r];
 		if (rt->nsegments != n)
 			continue;
 		int ok = 1;
 		for (int i = 0; ok && i < n; i++)
-			ok = rt->segments[i][0] == ':' ? segs[i][0] != '\0'
-						       : strcmp(rt->segments[i], segs[i]) == 0;
+			ok = decoded[i] && (rt->segments[i][0] == ':'
+			                            ? decoded[i][0] != '\0'
+			                            : strcmp(rt->segments[i], decoded[i]) == 0);
 		if (!ok)
 			continue;
 		if (strcmp(rt->method, req->method) != 0) {
@@ -183,12 +190,15 @@ static const route *match_route(http_server *s, http_req *req, int *path_matched
 			if (rt->segments[i][0] != ':')
 				continue;
 			req->params[req->nparams].name = rt->segments[i] + 1;
-			req->params[req->nparams].value = strdup(segs[i]);
+			req->params[req->nparams].value = decoded[i];
+			decoded[i] = NULL; /* the request owns it now */
 			req->nparams++;
 		}
-		return rt;
+		found = rt;
 	}
-	return NULL;
+	for (int i = 0; i < n; i++)
+		free(decoded[i]);
+	return found;
 }
 
 static void dispatch(struct evhttp_request *ev, void *arg)
@@ -216,7 +226,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	int path_matched = 0;
-	const route *rt = match_route(s, req, &path_matched);
+	const route *rt = match_route(s, req, raw && *raw ? raw : "/", &path_matched);
 	if (!rt) {
 		if (path_matched)
 			http_reply_error(req, 405, HTTP_ERR_METHOD_NOT_ALLOWED,
@@ -270,18 +280,25 @@ int http_server_listen(http_server *s, const char *host, int port)
 	struct sockaddr_storage ss;
 	int sslen = sizeof ss;
 	char spec[300];
-	snprintf(spec, sizeof spec, "%s:%d", host, port);
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0) {
-		log_error("cannot parse the address %s", spec);
+	/* The host alone (libevent refuses ":0"); the port is set below. */
+	snprintf(spec, sizeof spec, strchr(host, ':') && host[0] != '[' ? "[%s]" : "%s", host);
+	memset(&ss, 0, sizeof ss);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0 || port < 0 ||
+	    port > 65535) {
+		log_error("cannot parse the address %s:%d", host, port);
 		return -1;
 	}
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
 	struct evconnlistener *l =
 		evconnlistener_new_bind(s->base, NULL, NULL,
 					LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
 						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 					1024, (struct sockaddr *)&ss, sslen);
 	if (!l) {
-		log_error("cannot listen on %s: %s", spec,
+		log_error("cannot listen on %s:%d: %s", host, port,
 			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}

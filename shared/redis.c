@@ -46,6 +46,8 @@ typedef struct pending {
 	int busygroup_ok; /* XGROUP CREATE: BUSYGROUP is success */
 } pending;
 
+static void on_ping(void *arg, redisReply *reply, const char *error);
+
 /* A failure reported from the loop rather than from the caller's frame. */
 typedef struct deferred {
 	redis_reply_cb cb;
@@ -94,10 +96,11 @@ static void schedule_reconnect(redis_client *c)
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-	(void)ac;
 	pending *p = privdata;
 	redisReply *reply = r;
-	if (p->cb) {
+	/* The health PING's argument is the client: gone once the client is freed. */
+	int client_gone = ac->data == NULL;
+	if (p->cb && !(client_gone && p->cb == on_ping)) {
 		if (!reply)
 			p->cb(p->arg, NULL, "redis connection lost");
 		else if (reply->type == REDIS_REPLY_ERROR && p->busygroup_ok &&
@@ -122,6 +125,8 @@ static void on_ping(void *arg, redisReply *reply, const char *error)
 static void on_connect(const redisAsyncContext *ac, int status)
 {
 	redis_client *c = ac->data;
+	if (!c)
+		return; /* the client was freed */
 	if (status != REDIS_OK) {
 		log_warn("redis %s: cannot connect to %s:%d: %s", c->name, c->host, c->port,
 			 ac->errstr);
@@ -140,10 +145,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	redis_client *c = ac->data;
+	if (!c)
+		return; /* the client was freed */
 	int was = c->connected;
 	c->ac = NULL;
 	c->connected = 0;
 	c->ping_sent_ms = 0;
+	c->last_pong_ms = 0; /* ready again only once the new connection answers */
 	metrics_set(c->m_up, 0);
 	if (c->stopping)
 		return;
@@ -397,8 +405,11 @@ void redis_client_free(redis_client *c)
 		return;
 	c->stopping = 1;
 	if (c->ac) {
+		/* From inside a reply callback hiredis frees the context later: it
+		 * must not find this client then. */
 		redisAsyncContext *ac = c->ac;
 		c->ac = NULL;
+		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
 	if (c->ev_retry)

@@ -12,11 +12,11 @@
 #include "testlib.h"
 
 static const db_stmt STMTS[] = {
-	{"add_one", "SELECT $1::int + 1, pg_backend_pid()", 1},
-	{"divide", "SELECT 100 / $1::int", 1},
-	{"is_null", "SELECT $1::text IS NULL", 1},
-	{"sleep", "SELECT pg_sleep($1::float8), 1", 1},
-	{"backend", "SELECT pg_backend_pid()", 0},
+	{ "add_one", "SELECT $1::int + 1, pg_backend_pid()", 1 },
+	{ "divide", "SELECT 100 / $1::int", 1 },
+	{ "is_null", "SELECT $1::text IS NULL", 1 },
+	{ "sleep", "SELECT pg_sleep($1::float8), 1", 1 },
+	{ "backend", "SELECT pg_backend_pid()", 0 },
 };
 
 /* ===== Environment and scratch databases ===== */
@@ -27,7 +27,7 @@ static const char *pg_url(void)
 	const char *url = getenv("ERRAND_TEST_PG_URL");
 	if (!url || !*url) {
 		fprintf(stderr, "ERRAND_TEST_PG_URL is not set: this test needs a running "
-		                "PostgreSQL (tests/run exports it)\n");
+				"PostgreSQL (tests/run exports it)\n");
 		exit(1);
 	}
 	return url;
@@ -82,7 +82,7 @@ static char *scratch_create(void)
 	unsigned char rnd[4];
 	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
 	snprintf(scratch_db, sizeof scratch_db, "errand_t_db_%d_%02x%02x%02x%02x", (int)getpid(),
-	         rnd[0], rnd[1], rnd[2], rnd[3]);
+		 rnd[0], rnd[1], rnd[2], rnd[3]);
 	scratch_owner = getpid();
 	atexit(scratch_drop);
 	char sql[128];
@@ -101,7 +101,8 @@ static int closed_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sa;
 	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
@@ -124,7 +125,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 static int loop_until(struct event_base *base, loop_cond cond, const void *arg, int timeout_ms)
 {
 	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = {0, 10 * 1000};
+	struct timeval tv = { 0, 10 * 1000 };
 	event_add(wake, &tv);
 	int64_t deadline = clock_mono_ms() + timeout_ms;
 	while (!cond(arg) && clock_mono_ms() < deadline)
@@ -160,14 +161,14 @@ typedef struct result {
 	ExecStatusType status;
 	char sqlstate[8];
 	char error[256];
-	char value[64];  /* first cell; "" when none */
+	char value[64];	 /* first cell; "" when none */
 	char value2[64]; /* second cell */
-	int is_null;     /* the first cell is SQL NULL */
-	int seq;         /* order of arrival among all callbacks */
-	int64_t at_ms;   /* monotonic time of the call */
+	int is_null;	 /* the first cell is SQL NULL */
+	int seq;	 /* order of arrival among all callbacks */
+	int64_t at_ms;	 /* monotonic time of the call */
 } result;
 
-static int in_db_query;  /* set around db_query() calls */
+static int in_db_query;	 /* set around db_query() calls */
 static int results_seen; /* callbacks run, all queries together */
 
 static void on_result(void *arg, PGresult *res, const char *error)
@@ -195,7 +196,7 @@ static void on_result(void *arg, PGresult *res, const char *error)
 /* Queues `name` with one parameter (or none when `value` is NULL and nparams 0). */
 static int query(db_pool *pool, const char *name, int nparams, const char *value, result *r)
 {
-	const char *values[] = {value};
+	const char *values[] = { value };
 	in_db_query = 1;
 	int rc = db_query(pool, name, nparams, nparams ? values : NULL, on_result, r);
 	in_db_query = 0;
@@ -249,7 +250,7 @@ static int all_connections_ready(const void *arg)
 static void test_many_queries_one_turn(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 4, .queue_max = 4 * MANY, .timeout_ms = 20000};
+	db_options opt = { .size = 4, .queue_max = 4 * MANY, .timeout_ms = 20000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	gauge_target = 4;
 	CHECK(loop_until(base, all_connections_ready, NULL, 10000));
@@ -324,14 +325,14 @@ static int order_done(const void *arg)
 static void test_one_connection_keeps_order(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
 	int n = 64;
 	for (int i = 0; i < n; i++) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", i);
-		const char *values[] = {v};
+		const char *values[] = { v };
 		CHECK_INT(db_query(pool, "add_one", 1, values, on_ordered, (void *)(intptr_t)i), 0);
 	}
 	CHECK(loop_until(base, order_done, &n, 10000));
@@ -344,7 +345,7 @@ static void test_one_connection_keeps_order(void)
 static void test_sql_error_then_next_query(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
 
@@ -406,13 +407,13 @@ static void test_result_helpers(void)
 static void test_unknown_statement_or_wrong_count(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	result r;
 	memset(&r, 0, sizeof r);
 	CHECK_INT(query(pool, "no_such_statement", 1, "1", &r), -1);
 	CHECK_INT(query(pool, "add_one", 0, NULL, &r), -1);
-	const char *two[] = {"1", "2"};
+	const char *two[] = { "1", "2" };
 	CHECK_INT(db_query(pool, "add_one", 2, two, on_result, &r), -1);
 	CHECK_INT(query(pool, "backend", 1, "1", &r), -1);
 	CHECK_INT(db_pool_pending(pool), 0);
@@ -422,7 +423,7 @@ static void test_unknown_statement_or_wrong_count(void)
 	CHECK_INT(r.calls, 0);
 
 	/* A name registered twice is refused. */
-	static const db_stmt dup[] = {{"add_one", "SELECT 1", 0}};
+	static const db_stmt dup[] = { { "add_one", "SELECT 1", 0 } };
 	db_pool *other = db_pool_new(base, pg_url(), &opt);
 	CHECK(other != NULL);
 	CHECK_INT(db_pool_register(other, STMTS, 2), 0);
@@ -437,7 +438,7 @@ static void test_closed_port_times_out(void)
 	struct event_base *base = event_base_new();
 	char url[128];
 	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/postgres", closed_port());
-	db_options opt = {.size = 2, .queue_max = 100, .timeout_ms = 300};
+	db_options opt = { .size = 2, .queue_max = 100, .timeout_ms = 300 };
 	db_pool *pool = pool_open(base, url, &opt);
 	result r[2];
 	memset(r, 0, sizeof r);
@@ -472,7 +473,7 @@ static void test_lost_connection_logs_reason(void)
 	struct event_base *base = event_base_new();
 	char url[128];
 	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/postgres", closed_port());
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 300};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 300 };
 	FILE *log = tmpfile();
 	CHECK(log != NULL);
 	fflush(stderr);
@@ -503,7 +504,7 @@ static void test_reconnects_after_backends_killed(void)
 {
 	char *url = scratch_create();
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 2, .queue_max = 1000, .timeout_ms = 10000};
+	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, url, &opt);
 	gauge_target = 2;
 	CHECK(loop_until(base, all_connections_ready, NULL, 10000));
@@ -515,7 +516,9 @@ static void test_reconnects_after_backends_killed(void)
 	CHECK(result_ok(&before));
 
 	/* Queries in flight when the backends die: slow ones, already sent. */
-	enum { NFLIGHT = 6 };
+	enum {
+		NFLIGHT = 6
+	};
 	result flight[NFLIGHT];
 	memset(flight, 0, sizeof flight);
 	for (int i = 0; i < NFLIGHT; i++)
@@ -525,9 +528,9 @@ static void test_reconnects_after_backends_killed(void)
 
 	char sql[256];
 	snprintf(sql, sizeof sql,
-	         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	         " WHERE datname = '%s' AND pid <> pg_backend_pid()",
-	         scratch_db);
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+		 " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+		 scratch_db);
 	PGresult *res = pg_exec(pg_url(), sql, 0, NULL);
 	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
 	CHECK_STR(PQgetvalue(res, 0, 0), "2");
@@ -566,7 +569,7 @@ static void test_reconnects_after_backends_killed(void)
 static void test_query_past_timeout_drops_connection(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 300};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 300 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
 	result slow;
@@ -626,14 +629,14 @@ static int fatal_called(const void *arg)
 static void test_check_rejects(void)
 {
 	struct event_base *base = event_base_new();
-	check_state st = {.answer = -1};
-	db_check check = {.sql = "SELECT 'schema-7'", .verify = check_verify, .arg = &st};
-	db_options opt = {.size = 1,
-	                  .queue_max = 100,
-	                  .timeout_ms = 2000,
-	                  .check = &check,
-	                  .on_fatal = check_fatal,
-	                  .fatal_arg = &st};
+	check_state st = { .answer = -1 };
+	db_check check = { .sql = "SELECT 'schema-7'", .verify = check_verify, .arg = &st };
+	db_options opt = { .size = 1,
+			   .queue_max = 100,
+			   .timeout_ms = 2000,
+			   .check = &check,
+			   .on_fatal = check_fatal,
+			   .fatal_arg = &st };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, fatal_called, &st, 10000));
 	CHECK(st.calls >= 1);
@@ -649,14 +652,14 @@ static void test_check_rejects(void)
 static void test_check_accepts(void)
 {
 	struct event_base *base = event_base_new();
-	check_state st = {.answer = 0};
-	db_check check = {.sql = "SELECT 'schema-7'", .verify = check_verify, .arg = &st};
-	db_options opt = {.size = 2,
-	                  .queue_max = 100,
-	                  .timeout_ms = 5000,
-	                  .check = &check,
-	                  .on_fatal = check_fatal,
-	                  .fatal_arg = &st};
+	check_state st = { .answer = 0 };
+	db_check check = { .sql = "SELECT 'schema-7'", .verify = check_verify, .arg = &st };
+	db_options opt = { .size = 2,
+			   .queue_max = 100,
+			   .timeout_ms = 5000,
+			   .check = &check,
+			   .on_fatal = check_fatal,
+			   .fatal_arg = &st };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
 	CHECK(st.calls >= 1);
@@ -676,11 +679,11 @@ static void test_check_accepts(void)
 static void test_null_parameters(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 100, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	result r[3];
 	memset(r, 0, sizeof r);
-	const char *null_value[] = {NULL};
+	const char *null_value[] = { NULL };
 	in_db_query = 1;
 	CHECK_INT(db_query(pool, "is_null", 1, null_value, on_result, &r[0]), 0);
 	in_db_query = 0;
@@ -715,10 +718,12 @@ static int drain_finished(const void *arg)
 static void test_drain_finishes_queued_queries(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 2, .queue_max = 1000, .timeout_ms = 10000};
+	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
-	enum { N = 200 };
+	enum {
+		N = 200
+	};
 	result r[N];
 	memset(r, 0, sizeof r);
 	for (int i = 0; i < N; i++) {
@@ -760,10 +765,13 @@ static void test_drain_finishes_queued_queries(void)
 static void test_free_fails_pending(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 1000, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 1000, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, pg_url(), &opt);
 	CHECK(loop_until(base, pool_is_ready, pool, 10000));
-	enum { NSLOW = 3, NQUEUED = 5 };
+	enum {
+		NSLOW = 3,
+		NQUEUED = 5
+	};
 	result slow[NSLOW], queued[NQUEUED];
 	memset(slow, 0, sizeof slow);
 	memset(queued, 0, sizeof queued);
@@ -795,7 +803,7 @@ static void test_free_fails_pending(void)
 static void test_queue_full_fails_later(void)
 {
 	struct event_base *base = event_base_new();
-	db_options opt = {.size = 1, .queue_max = 3, .timeout_ms = 10000};
+	db_options opt = { .size = 1, .queue_max = 3, .timeout_ms = 10000 };
 	db_pool *pool = db_pool_new(base, pg_url(), &opt);
 	CHECK(pool != NULL);
 	CHECK_INT(db_pool_register(pool, STMTS, sizeof STMTS / sizeof STMTS[0]), 0);
@@ -825,11 +833,10 @@ static void test_queue_full_fails_later(void)
 }
 
 TEST_MAIN(TEST(test_many_queries_one_turn), TEST(test_one_connection_keeps_order),
-          TEST(test_sql_error_then_next_query), TEST(test_result_helpers),
-          TEST(test_unknown_statement_or_wrong_count), TEST(test_closed_port_times_out),
-          TEST(test_lost_connection_logs_reason),
-          TEST(test_reconnects_after_backends_killed),
-          TEST(test_query_past_timeout_drops_connection), TEST(test_check_rejects),
-          TEST(test_check_accepts), TEST(test_null_parameters),
-          TEST(test_drain_finishes_queued_queries), TEST(test_free_fails_pending),
-          TEST(test_queue_full_fails_later))
+	  TEST(test_sql_error_then_next_query), TEST(test_result_helpers),
+	  TEST(test_unknown_statement_or_wrong_count), TEST(test_closed_port_times_out),
+	  TEST(test_lost_connection_logs_reason), TEST(test_reconnects_after_backends_killed),
+	  TEST(test_query_past_timeout_drops_connection), TEST(test_check_rejects),
+	  TEST(test_check_accepts), TEST(test_null_parameters),
+	  TEST(test_drain_finishes_queued_queries), TEST(test_free_fails_pending),
+	  TEST(test_queue_full_fails_later))

@@ -36,7 +36,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 static int loop_until(loop_cond cond, const void *arg, int timeout_ms)
 {
 	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = {0, 10 * 1000};
+	struct timeval tv = { 0, 10 * 1000 };
 	event_add(wake, &tv);
 	int64_t deadline = clock_mono_ms() + timeout_ms;
 	while (!cond(arg) && clock_mono_ms() < deadline)
@@ -53,12 +53,11 @@ static void h_items(http_req *req, void *arg)
 	(void)arg;
 	const char *q = http_req_query(req, "q");
 	const char *none = http_req_query(req, "none");
-	json_t *body = json_pack("{s:s?,s:s?,s:o,s:o,s:s,s:s,s:b}", "id",
-	                         http_req_param(req, "id"), "part", http_req_param(req, "part"),
-	                         "q", q ? json_string(q) : json_null(), "none",
-	                         none ? json_string(none) : json_null(), "method",
-	                         http_req_method(req), "path", http_req_path(req), "no_param",
-	                         http_req_param(req, "nope") == NULL);
+	json_t *body = json_pack(
+		"{s:s?,s:s?,s:o,s:o,s:s,s:s,s:b}", "id", http_req_param(req, "id"), "part",
+		http_req_param(req, "part"), "q", q ? json_string(q) : json_null(), "none",
+		none ? json_string(none) : json_null(), "method", http_req_method(req), "path",
+		http_req_path(req), "no_param", http_req_param(req, "nope") == NULL);
 	http_reply_json(req, 200, body);
 }
 
@@ -72,8 +71,9 @@ static void h_static(http_req *req, void *arg)
 static void h_thing(http_req *req, void *arg)
 {
 	(void)arg;
-	http_reply_json(req, 200, json_pack("{s:s,s:s}", "which", "param", "name",
-	                                    http_req_param(req, "name")));
+	http_reply_json(
+		req, 200,
+		json_pack("{s:s,s:s}", "which", "param", "name", http_req_param(req, "name")));
 }
 
 /* POST /v1/echo: the body parsed as an object, sent back. */
@@ -92,8 +92,9 @@ static void h_rid(http_req *req, void *arg)
 {
 	(void)arg;
 	const char *given = http_req_header(req, "X-Request-Id");
-	http_reply_json(req, 200, json_pack("{s:s,s:o}", "id", http_req_id(req), "given",
-	                                    given ? json_string(given) : json_null()));
+	http_reply_json(req, 200,
+			json_pack("{s:s,s:o}", "id", http_req_id(req), "given",
+				  given ? json_string(given) : json_null()));
 }
 
 /* GET /v1/extra: an error envelope with a member beside "error". */
@@ -101,8 +102,8 @@ static void h_extra(http_req *req, void *arg)
 {
 	(void)arg;
 	http_reply_error_with(req, 402, "insufficient_funds",
-	                      json_pack("{s:{s:s,s:i}}", "job", "id", "job_1", "price", 250),
-	                      "top up first");
+			      json_pack("{s:{s:s,s:i}}", "job", "id", "job_1", "price", 250),
+			      "top up first");
 }
 
 /* GET /v1/raw: a plain-text reply with an extra header. */
@@ -139,8 +140,8 @@ static http_req *later_reqs[LATER_MAX];
 static int later_n;
 static int later_want = 1;
 static int later_inflight_seen[LATER_MAX]; /* http_server_inflight() in each handler */
-static int later_inflight_before = -1;     /* in the timer, before replying */
-static int later_inflight_after = -1;      /* in the timer, after replying */
+static int later_inflight_before = -1;	   /* in the timer, before replying */
+static int later_inflight_after = -1;	   /* in the timer, after replying */
 static struct event *later_timer;
 
 static void later_fire(evutil_socket_t fd, short what, void *arg)
@@ -163,7 +164,7 @@ static void h_later(http_req *req, void *arg)
 	if (later_n < later_want)
 		return;
 	later_timer = evtimer_new(base, later_fire, NULL);
-	struct timeval tv = {0, 50 * 1000};
+	struct timeval tv = { 0, 50 * 1000 };
 	evtimer_add(later_timer, &tv);
 }
 
@@ -172,7 +173,8 @@ static int closed_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sa;
 	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
@@ -185,11 +187,11 @@ static void server_open(void)
 {
 	base = event_base_new();
 	CHECK(base != NULL);
-	http_limits limits = {.max_body_bytes = MAX_BODY,
-	                      .hard_body_bytes = HARD_BODY,
-	                      .max_header_bytes = 8192,
-	                      .max_json_depth = MAX_DEPTH,
-	                      .timeout_s = 5};
+	http_limits limits = { .max_body_bytes = MAX_BODY,
+			       .hard_body_bytes = HARD_BODY,
+			       .max_header_bytes = 8192,
+			       .max_json_depth = MAX_DEPTH,
+			       .timeout_s = 5 };
 	server = http_server_new(base, &limits);
 	CHECK(server != NULL);
 	CHECK_INT(http_server_port(server), -1);
@@ -266,12 +268,12 @@ static int response_done(const void *arg)
 
 /* Starts a request on a new connection (returned: free it after the response). */
 static struct evhttp_connection *request_start(enum evhttp_cmd_type method, const char *uri,
-                                               const char *request_id, const char *body,
-                                               size_t len, response *out)
+					       const char *request_id, const char *body, size_t len,
+					       response *out)
 {
 	memset(out, 0, sizeof *out);
-	struct evhttp_connection *conn = evhttp_connection_base_new(base, NULL, "127.0.0.1",
-	                                                            (unsigned short)port);
+	struct evhttp_connection *conn =
+		evhttp_connection_base_new(base, NULL, "127.0.0.1", (unsigned short)port);
 	CHECK(conn != NULL);
 	struct evhttp_request *r = evhttp_request_new(on_response, out);
 	CHECK(r != NULL);
@@ -292,7 +294,7 @@ static struct evhttp_connection *request_start(enum evhttp_cmd_type method, cons
 
 /* Makes one request and waits for its response; parses a JSON body. */
 static void request(enum evhttp_cmd_type method, const char *uri, const char *request_id,
-                    const char *body, size_t len, response *out)
+		    const char *body, size_t len, response *out)
 {
 	struct evhttp_connection *conn = request_start(method, uri, request_id, body, len, out);
 	CHECK(loop_until(response_done, out, 5000));
@@ -444,7 +446,7 @@ static void test_request_ids(void)
 	response_clear(&r);
 
 	/* Absent, or not sane: a new one. */
-	const char *insane[] = {"has spaces in it", "semi;colon", "quote\"d", "slash/y", NULL};
+	const char *insane[] = { "has spaces in it", "semi;colon", "quote\"d", "slash/y", NULL };
 	char too_long[101];
 	memset(too_long, 'a', 100);
 	too_long[100] = '\0';
@@ -456,7 +458,7 @@ static void test_request_ids(void)
 		CHECK_INT(r.status, 200);
 		if (!ids_valid(r.request_id, "req")) {
 			fprintf(stderr, "for %s: request id %s\n", given ? given : "(none)",
-			        r.request_id);
+				r.request_id);
 			exit(1);
 		}
 		CHECK_STR(str_at(r.json, "id"), r.request_id);
@@ -490,8 +492,8 @@ static void test_json_bodies(void)
 	CHECK_STR(str_at(r.json, "b"), "x");
 	response_clear(&r);
 
-	const char *bad[] = {"{bad", "{\"a\":1", "[1,2]", "\"text\"", "42", "null",
-	                     "{\"a\":1,\"a\":2}", "{\"a\":1} x"};
+	const char *bad[] = { "{bad", "{\"a\":1",	   "[1,2]",	 "\"text\"", "42",
+			      "null", "{\"a\":1,\"a\":2}", "{\"a\":1} x" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		post("/v1/echo", bad[i], &r);
 		if (r.status != 400) {
@@ -661,11 +663,11 @@ static void test_stop_accepting(void)
 static void test_listen_port_zero(void)
 {
 	struct event_base *b = event_base_new();
-	http_limits limits = {.max_body_bytes = MAX_BODY,
-	                      .hard_body_bytes = HARD_BODY,
-	                      .max_header_bytes = 8192,
-	                      .max_json_depth = MAX_DEPTH,
-	                      .timeout_s = 5};
+	http_limits limits = { .max_body_bytes = MAX_BODY,
+			       .hard_body_bytes = HARD_BODY,
+			       .max_header_bytes = 8192,
+			       .max_json_depth = MAX_DEPTH,
+			       .timeout_s = 5 };
 	http_server *s = http_server_new(b, &limits);
 	CHECK(s != NULL);
 	CHECK_INT(http_server_port(s), -1);
@@ -675,8 +677,8 @@ static void test_listen_port_zero(void)
 	event_base_free(b);
 }
 
-TEST_MAIN(TEST(test_listen_port_zero), TEST(test_route_params_and_query), TEST(test_not_found_and_method_not_allowed),
-          TEST(test_route_patterns_checked), TEST(test_request_ids), TEST(test_json_bodies),
-          TEST(test_error_with_extra_members), TEST(test_data_and_empty_reply),
-          TEST(test_reply_later_and_inflight), TEST(test_metrics_count_requests),
-          TEST(test_stop_accepting))
+TEST_MAIN(TEST(test_listen_port_zero), TEST(test_route_params_and_query),
+	  TEST(test_not_found_and_method_not_allowed), TEST(test_route_patterns_checked),
+	  TEST(test_request_ids), TEST(test_json_bodies), TEST(test_error_with_extra_members),
+	  TEST(test_data_and_empty_reply), TEST(test_reply_later_and_inflight),
+	  TEST(test_metrics_count_requests), TEST(test_stop_accepting))

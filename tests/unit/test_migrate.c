@@ -1,4 +1,4 @@
-/* Unit tests of migrate.c: the embedded migrations and how they are applied to a real PostgreSQL. */
+/* Unit tests of migrate.c: the embedded migrations, applied to a real PostgreSQL. */
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,7 +15,7 @@ static const char *pg_url(void)
 	const char *url = getenv("ERRAND_TEST_PG_URL");
 	if (!url || !*url) {
 		fprintf(stderr, "ERRAND_TEST_PG_URL is not set: this test needs a running "
-		                "PostgreSQL (tests/run exports it)\n");
+				"PostgreSQL (tests/run exports it)\n");
 		exit(1);
 	}
 	return url;
@@ -83,7 +83,7 @@ static char *scratch_create(void)
 	unsigned char rnd[4];
 	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
 	snprintf(scratch_db, sizeof scratch_db, "errand_t_migrate_%d_%02x%02x%02x%02x",
-	         (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
+		 (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
 	scratch_owner = getpid();
 	atexit(scratch_drop);
 	char sql[128];
@@ -102,7 +102,8 @@ static int closed_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sa;
 	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
@@ -187,7 +188,9 @@ static void test_apply_fresh_then_again(void)
 static void test_concurrent_apply(void)
 {
 	char *url = scratch_create();
-	enum { NCHILD = 4 };
+	enum {
+		NCHILD = 4
+	};
 	int fds[NCHILD][2];
 	pid_t pids[NCHILD];
 	for (int i = 0; i < NCHILD; i++) {
@@ -221,7 +224,7 @@ static void test_concurrent_apply(void)
 	CHECK_INT(total, MIGRATIONS_N);
 	CHECK_INT(pg_int(url, "SELECT count(*) FROM errand_schema_migrations"), MIGRATIONS_N);
 	CHECK_INT(pg_int(url, "SELECT count(DISTINCT version) FROM errand_schema_migrations"),
-	          MIGRATIONS_N);
+		  MIGRATIONS_N);
 	char err[512] = "";
 	CHECK_INT(migrate_current_version(url, err, sizeof err), migrate_latest_version());
 	CHECK_INT(pg_int(url, "SELECT count(*) FROM projects"), 1);
@@ -256,8 +259,8 @@ static void test_bad_conninfo(void)
 {
 	char url[160];
 	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/errand?connect_timeout=5",
-	         closed_port());
-	const char *bad[] = {url, "this is not a conninfo", "postgresql://[::1"};
+		 closed_port());
+	const char *bad[] = { url, "this is not a conninfo", "postgresql://[::1" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char err[512] = "";
 		CHECK_INT(migrate_apply(bad[i], on_progress, err, sizeof err), -1);
@@ -275,6 +278,5 @@ static void test_bad_conninfo(void)
 	free(missing);
 }
 
-TEST_MAIN(TEST(test_table_in_order), TEST(test_apply_fresh_then_again),
-          TEST(test_concurrent_apply), TEST(test_failed_migration_rolls_back),
-          TEST(test_bad_conninfo))
+TEST_MAIN(TEST(test_table_in_order), TEST(test_apply_fresh_then_again), TEST(test_concurrent_apply),
+	  TEST(test_failed_migration_rolls_back), TEST(test_bad_conninfo))

@@ -1,4 +1,4 @@
-/* Unit tests of principals.c: creation requests, and keys made and checked against a migrated database. */
+/* Unit tests of principals.c: creation requests, keys and authentication on a real database. */
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -21,7 +21,7 @@ static const char *pg_url(void)
 	const char *url = getenv("ERRAND_TEST_PG_URL");
 	if (!url || !*url) {
 		fprintf(stderr, "ERRAND_TEST_PG_URL is not set: this test needs a running "
-		                "PostgreSQL (tests/run exports it)\n");
+				"PostgreSQL (tests/run exports it)\n");
 		exit(1);
 	}
 	return url;
@@ -76,7 +76,7 @@ static char *scratch_create(void)
 	unsigned char rnd[4];
 	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
 	snprintf(scratch_db, sizeof scratch_db, "errand_t_principals_%d_%02x%02x%02x%02x",
-	         (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
+		 (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
 	scratch_owner = getpid();
 	atexit(scratch_drop);
 	char sql[128];
@@ -102,7 +102,8 @@ static int closed_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sa;
 	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
@@ -128,7 +129,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 static int loop_until(loop_cond cond, const void *arg, int timeout_ms)
 {
 	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = {0, 10 * 1000};
+	struct timeval tv = { 0, 10 * 1000 };
 	event_add(wake, &tv);
 	int64_t deadline = clock_mono_ms() + timeout_ms;
 	while (!cond(arg) && clock_mono_ms() < deadline)
@@ -146,7 +147,7 @@ static int pool_is_ready(const void *p)
 static void pool_open(const char *url, int timeout_ms, int wait)
 {
 	base = event_base_new();
-	db_options opt = {.size = 2, .queue_max = 100, .timeout_ms = timeout_ms};
+	db_options opt = { .size = 2, .queue_max = 100, .timeout_ms = timeout_ms };
 	pool = db_pool_new(base, url, &opt);
 	CHECK(pool != NULL);
 	CHECK_INT(db_pool_register(pool, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N), 0);
@@ -218,7 +219,7 @@ static json_t *create(const char *request)
 	principal_spec spec;
 	json_error err;
 	CHECK_INT(principals_spec_parse(body, &spec, &err), 0);
-	created c = {0};
+	created c = { 0 };
 	principals_create(pool, &spec, on_created, &c);
 	CHECK(loop_until(created_done, &c, 10000));
 	CHECK_INT(c.calls, 1);
@@ -232,7 +233,7 @@ static json_t *create(const char *request)
 
 static authed authenticate(const char *key)
 {
-	authed a = {0};
+	authed a = { 0 };
 	principals_authenticate(pool, key, on_auth, &a);
 	CHECK(loop_until(authed_done, &a, 10000));
 	CHECK_INT(a.calls, 1);
@@ -265,11 +266,11 @@ static void check_key_stored(const char *url, const char *key, const char *princ
 	CHECK_INT(auth_key_parse(key, key_id, sizeof key_id), 0);
 	char hash[AUTH_HASH_HEX_LEN + 1];
 	auth_hash_hex(key, strlen(key), hash);
-	const char *params[] = {key_id};
+	const char *params[] = { key_id };
 	PGresult *res = pg_exec(url,
-	                        "SELECT key_hash, principal_id, revoked_at IS NULL"
-	                        " FROM api_keys WHERE id = $1",
-	                        1, params);
+				"SELECT key_hash, principal_id, revoked_at IS NULL"
+				" FROM api_keys WHERE id = $1",
+				1, params);
 	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
 	CHECK_INT(PQntuples(res), 1);
 	CHECK_STR(PQgetvalue(res, 0, 0), hash);
@@ -277,9 +278,9 @@ static void check_key_stored(const char *url, const char *key, const char *princ
 	CHECK_STR(PQgetvalue(res, 0, 2), "t");
 	PQclear(res);
 	/* The secret is nowhere in the table. */
-	const char *secret[] = {key + 30};
+	const char *secret[] = { key + 30 };
 	res = pg_exec(url, "SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0", 1,
-	              secret);
+		      secret);
 	CHECK_STR(PQgetvalue(res, 0, 0), "0");
 	PQclear(res);
 }
@@ -334,18 +335,19 @@ static void test_spec_accepts(void)
 	CHECK(s.webhook_url == NULL);
 
 	CHECK_INT(parse("{\"role\":\"agent\",\"name\":\"bot\",\"capabilities\":[\"summarise\","
-	                "\"translate\"],\"webhook_url\":\"https://agent.example/hook\"}",
-	                &s, field, sizeof field),
-	          0);
+			"\"translate\"],\"webhook_url\":\"https://agent.example/hook\"}",
+			&s, field, sizeof field),
+		  0);
 	CHECK_STR(s.role, "agent");
 	CHECK(json_is_array(s.capabilities));
 	CHECK_INT(json_array_size(s.capabilities), 2);
 	CHECK_STR(json_string_value(json_array_get(s.capabilities, 1)), "translate");
 	CHECK_STR(s.webhook_url, "https://agent.example/hook");
 
-	CHECK_INT(parse("{\"role\":\"agent\",\"name\":\"b\",\"webhook_url\":\"http://10.0.0.1:8080/\"}",
-	                &s, field, sizeof field),
-	          0);
+	CHECK_INT(
+		parse("{\"role\":\"agent\",\"name\":\"b\",\"webhook_url\":\"http://10.0.0.1:8080/\"}",
+		      &s, field, sizeof field),
+		0);
 	CHECK_STR(s.webhook_url, "http://10.0.0.1:8080/");
 	CHECK(s.capabilities == NULL);
 
@@ -354,14 +356,14 @@ static void test_spec_accepts(void)
 
 	/* Null optional members are absent; an empty list is no capabilities. */
 	CHECK_INT(parse("{\"role\":\"user\",\"name\":\"n\",\"capabilities\":null,"
-	                "\"webhook_url\":null}",
-	                &s, field, sizeof field),
-	          0);
+			"\"webhook_url\":null}",
+			&s, field, sizeof field),
+		  0);
 	CHECK(s.capabilities == NULL);
 	CHECK(s.webhook_url == NULL);
 	CHECK_INT(parse("{\"role\":\"user\",\"name\":\"n\",\"capabilities\":[]}", &s, field,
-	                sizeof field),
-	          0);
+			sizeof field),
+		  0);
 	CHECK(s.capabilities == NULL);
 
 	/* The longest name. */
@@ -388,27 +390,32 @@ static void test_spec_rejects(void)
 		const char *body;
 		const char *field;
 	} cases[] = {
-		{"{\"name\":\"x\"}", "role"},
-		{"{\"role\":\"root\",\"name\":\"x\"}", "role"},
-		{"{\"role\":\"Agent\",\"name\":\"x\"}", "role"},
-		{"{\"role\":5,\"name\":\"x\"}", "role"},
-		{"{\"role\":null,\"name\":\"x\"}", "role"},
-		{"{\"role\":\"user\"}", "name"},
-		{"{\"role\":\"user\",\"name\":\"\"}", "name"},
-		{"{\"role\":\"user\",\"name\":42}", "name"},
-		{"{\"role\":\"user\",\"name\":[\"x\"]}", "name"},
-		{"{\"role\":\"user\",\"name\":\"a\\u0000b\"}", "name"},
-		{"{\"role\":\"user\",\"name\":\"x\",\"capabilities\":[\"a\"]}", "capabilities"},
-		{"{\"role\":\"admin\",\"name\":\"x\",\"capabilities\":[\"a\"]}", "capabilities"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":\"a\"}", "capabilities"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[1]}", "capabilities"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"\"]}", "capabilities"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":{\"a\":1}}", "capabilities"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":\"ftp://h/x\"}", "webhook_url"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":\"agent.example\"}", "webhook_url"},
-		{"{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":7}", "webhook_url"},
-		{"{\"role\":\"user\",\"name\":\"x\",\"webhook_url\":\"https://h/\"}", "webhook_url"},
-		{"{\"role\":\"admin\",\"name\":\"x\",\"webhook_url\":\"https://h/\"}", "webhook_url"},
+		{ "{\"name\":\"x\"}", "role" },
+		{ "{\"role\":\"root\",\"name\":\"x\"}", "role" },
+		{ "{\"role\":\"Agent\",\"name\":\"x\"}", "role" },
+		{ "{\"role\":5,\"name\":\"x\"}", "role" },
+		{ "{\"role\":null,\"name\":\"x\"}", "role" },
+		{ "{\"role\":\"user\"}", "name" },
+		{ "{\"role\":\"user\",\"name\":\"\"}", "name" },
+		{ "{\"role\":\"user\",\"name\":42}", "name" },
+		{ "{\"role\":\"user\",\"name\":[\"x\"]}", "name" },
+		{ "{\"role\":\"user\",\"name\":\"a\\u0000b\"}", "name" },
+		{ "{\"role\":\"user\",\"name\":\"x\",\"capabilities\":[\"a\"]}", "capabilities" },
+		{ "{\"role\":\"admin\",\"name\":\"x\",\"capabilities\":[\"a\"]}", "capabilities" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":\"a\"}", "capabilities" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[1]}", "capabilities" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"\"]}", "capabilities" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":{\"a\":1}}",
+		  "capabilities" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":\"ftp://h/x\"}",
+		  "webhook_url" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":\"agent.example\"}",
+		  "webhook_url" },
+		{ "{\"role\":\"agent\",\"name\":\"x\",\"webhook_url\":7}", "webhook_url" },
+		{ "{\"role\":\"user\",\"name\":\"x\",\"webhook_url\":\"https://h/\"}",
+		  "webhook_url" },
+		{ "{\"role\":\"admin\",\"name\":\"x\",\"webhook_url\":\"https://h/\"}",
+		  "webhook_url" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		principal_spec s;
@@ -416,7 +423,7 @@ static void test_spec_rejects(void)
 		if (parse(cases[i].body, &s, field, sizeof field) != -1 ||
 		    !field_is(field, cases[i].field)) {
 			fprintf(stderr, "%s: expected an error on %s, got '%s'\n", cases[i].body,
-			        cases[i].field, field);
+				cases[i].field, field);
 			exit(1);
 		}
 	}
@@ -433,7 +440,7 @@ static void test_spec_rejects(void)
 	CHECK_STR(field, "name");
 
 	size_t n = (size_t)snprintf(text, sizeof text,
-	                            "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[");
+				    "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[");
 	for (int i = 0; i <= PRINCIPAL_CAPABILITIES_MAX; i++)
 		n += (size_t)snprintf(text + n, sizeof text - n, "%s\"c%d\"", i ? "," : "", i);
 	snprintf(text + n, sizeof text - n, "]}");
@@ -443,13 +450,13 @@ static void test_spec_rejects(void)
 	char cap[PRINCIPAL_CAPABILITY_LEN_MAX + 2];
 	memset(cap, 'c', PRINCIPAL_CAPABILITY_LEN_MAX + 1);
 	cap[PRINCIPAL_CAPABILITY_LEN_MAX + 1] = '\0';
-	snprintf(text, sizeof text,
-	         "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"%s\"]}", cap);
+	snprintf(text, sizeof text, "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"%s\"]}",
+		 cap);
 	CHECK_INT(parse(text, &s, field, sizeof field), -1);
 	CHECK(field_is(field, "capabilities"));
 	cap[PRINCIPAL_CAPABILITY_LEN_MAX] = '\0';
-	snprintf(text, sizeof text,
-	         "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"%s\"]}", cap);
+	snprintf(text, sizeof text, "{\"role\":\"agent\",\"name\":\"x\",\"capabilities\":[\"%s\"]}",
+		 cap);
 	CHECK_INT(parse(text, &s, field, sizeof field), 0);
 
 	/* Not an object at all. */
@@ -465,7 +472,8 @@ static void test_create_answers_and_stores_hash(void)
 	char *url = scratch_create();
 	pool_open(url, 10000, 1);
 
-	json_t *u = create("{\"role\":\"user\",\"name\":\"O'Brien \\\"x\\\"; DROP TABLE principals\"}");
+	json_t *u =
+		create("{\"role\":\"user\",\"name\":\"O'Brien \\\"x\\\"; DROP TABLE principals\"}");
 	const char *id = str_at(u, "id");
 	CHECK(ids_valid(id, "usr"));
 	CHECK_STR(str_at(u, "role"), "user");
@@ -477,11 +485,11 @@ static void test_create_answers_and_stores_hash(void)
 	CHECK_INT(json_object_size(u), 6);
 	check_key_stored(url, str_at(u, "key"), id);
 
-	const char *params[] = {id};
+	const char *params[] = { id };
 	PGresult *res = pg_exec(url,
-	                        "SELECT role, name, project_id, capabilities::text,"
-	                        " webhook_url IS NULL FROM principals WHERE id = $1",
-	                        1, params);
+				"SELECT role, name, project_id, capabilities::text,"
+				" webhook_url IS NULL FROM principals WHERE id = $1",
+				1, params);
 	CHECK_INT(PQntuples(res), 1);
 	CHECK_STR(PQgetvalue(res, 0, 0), "user");
 	CHECK_STR(PQgetvalue(res, 0, 1), "O'Brien \"x\"; DROP TABLE principals");
@@ -491,7 +499,7 @@ static void test_create_answers_and_stores_hash(void)
 	PQclear(res);
 
 	json_t *a = create("{\"role\":\"agent\",\"name\":\"bot\",\"capabilities\":[\"summarise\","
-	                   "\"translate\"],\"webhook_url\":\"https://agent.example/hook\"}");
+			   "\"translate\"],\"webhook_url\":\"https://agent.example/hook\"}");
 	const char *aid = str_at(a, "id");
 	CHECK(ids_valid(aid, "agt"));
 	CHECK_STR(str_at(a, "role"), "agent");
@@ -502,9 +510,9 @@ static void test_create_answers_and_stores_hash(void)
 	CHECK_STR(str_at(a, "webhook_url"), "https://agent.example/hook");
 	check_recent(str_at(a, "created_at"));
 	check_key_stored(url, str_at(a, "key"), aid);
-	const char *aparams[] = {aid};
+	const char *aparams[] = { aid };
 	res = pg_exec(url, "SELECT capabilities::text, webhook_url FROM principals WHERE id = $1",
-	              1, aparams);
+		      1, aparams);
 	CHECK_STR(PQgetvalue(res, 0, 0), "{summarise,translate}");
 	CHECK_STR(PQgetvalue(res, 0, 1), "https://agent.example/hook");
 	PQclear(res);
@@ -559,7 +567,7 @@ static void test_authenticate(void)
 	CHECK(a.error_null);
 
 	/* Malformed keys, and a well-formed one that was never issued. */
-	const char *malformed[] = {"", "nope", "ek_", "ek_short_secret", "Bearer x", NULL};
+	const char *malformed[] = { "", "nope", "ek_", "ek_short_secret", "Bearer x", NULL };
 	for (int i = 0; i < 6; i++) {
 		a = authenticate(malformed[i]);
 		CHECK(!a.found);
@@ -595,9 +603,9 @@ static void test_issue_key_and_revoke(void)
 	/* Unknown principals: a well-formed id, and something that is no id at all. */
 	char unknown[IDS_MAX_LEN];
 	CHECK_INT(ids_new("usr", unknown), 0);
-	const char *nobody[] = {unknown, "usr_nope", ""};
+	const char *nobody[] = { unknown, "usr_nope", "" };
 	for (int i = 0; i < 3; i++) {
-		created c = {0};
+		created c = { 0 };
 		principals_issue_key(pool, nobody[i], on_created, &c);
 		CHECK(loop_until(created_done, &c, 10000));
 		CHECK_INT(c.calls, 1);
@@ -606,7 +614,7 @@ static void test_issue_key_and_revoke(void)
 		CHECK(c.message[0] != '\0');
 	}
 
-	created c = {0};
+	created c = { 0 };
 	principals_issue_key(pool, id, on_created, &c);
 	CHECK(loop_until(created_done, &c, 10000));
 	CHECK_INT(c.calls, 1);
@@ -633,9 +641,9 @@ static void test_issue_key_and_revoke(void)
 	/* Revoking one key leaves the other working. */
 	char first_id[IDS_MAX_LEN];
 	CHECK_INT(auth_key_parse(first, first_id, sizeof first_id), 0);
-	const char *params[] = {first_id};
-	PGresult *res = pg_exec(url, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", 1,
-	                        params);
+	const char *params[] = { first_id };
+	PGresult *res =
+		pg_exec(url, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", 1, params);
 	CHECK_STR(PQcmdTuples(res), "1");
 	PQclear(res);
 	a = authenticate(first);
@@ -658,7 +666,7 @@ static void test_database_unavailable(void)
 
 	char key[AUTH_KEY_LEN + 1], key_id[IDS_MAX_LEN];
 	CHECK_INT(auth_key_new(key, sizeof key, key_id, sizeof key_id), 0);
-	authed a = {0};
+	authed a = { 0 };
 	principals_authenticate(pool, key, on_auth, &a);
 	CHECK_INT(a.calls, 0);
 	CHECK(loop_until(authed_done, &a, 3000));
@@ -670,7 +678,7 @@ static void test_database_unavailable(void)
 	principal_spec spec;
 	json_error err;
 	CHECK_INT(principals_spec_parse(body, &spec, &err), 0);
-	created c = {0};
+	created c = { 0 };
 	principals_create(pool, &spec, on_created, &c);
 	CHECK(loop_until(created_done, &c, 3000));
 	CHECK(c.json == NULL);
@@ -678,7 +686,7 @@ static void test_database_unavailable(void)
 
 	char someone[IDS_MAX_LEN];
 	CHECK_INT(ids_new("usr", someone), 0);
-	created k = {0};
+	created k = { 0 };
 	principals_issue_key(pool, someone, on_created, &k);
 	CHECK(loop_until(created_done, &k, 3000));
 	CHECK(k.json == NULL);
@@ -688,5 +696,5 @@ static void test_database_unavailable(void)
 }
 
 TEST_MAIN(TEST(test_spec_accepts), TEST(test_spec_rejects),
-          TEST(test_create_answers_and_stores_hash), TEST(test_authenticate),
-          TEST(test_issue_key_and_revoke), TEST(test_database_unavailable))
+	  TEST(test_create_answers_and_stores_hash), TEST(test_authenticate),
+	  TEST(test_issue_key_and_revoke), TEST(test_database_unavailable))

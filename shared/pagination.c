@@ -1,0 +1,89 @@
+/* List pagination: limits and opaque base64url cursors. */
+#include "pagination.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURSOR_MAX 256
+
+int pagination_limit(const char *text, int *out)
+{
+	if (!text) {
+		*out = PAGINATION_DEFAULT_LIMIT;
+		return 0;
+	}
+	char *end = NULL;
+	long v = strtol(text, &end, 10);
+	if (!*text || *end || v < 1 || v > PAGINATION_MAX_LIMIT || text[0] == '+' ||
+	    text[0] == ' ')
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+char *pagination_cursor(const char *time, const char *id)
+{
+	char plain[CURSOR_MAX];
+	int n = snprintf(plain, sizeof plain, "%s|%s", time, id);
+	if (n < 0 || (size_t)n >= sizeof plain)
+		return NULL;
+	char *out = malloc(4 * ((size_t)n / 3 + 1) + 1);
+	if (!out)
+		return NULL;
+	int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)plain, n);
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	out[len] = '\0';
+	for (int i = 0; i < len; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	return out;
+}
+
+int pagination_parse(const char *cursor, pagination_pos *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!cursor)
+		return 0;
+	size_t len = strlen(cursor);
+	if (len == 0 || len > CURSOR_MAX)
+		return -1;
+	char b64[CURSOR_MAX + 4];
+	for (size_t i = 0; i < len; i++) {
+		char ch = cursor[i];
+		if (ch == '-')
+			ch = '+';
+		else if (ch == '_')
+			ch = '/';
+		else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		           (ch >= '0' && ch <= '9')))
+			return -1;
+		b64[i] = ch;
+	}
+	while (len % 4)
+		b64[len++] = '=';
+	b64[len] = '\0';
+	unsigned char plain[CURSOR_MAX];
+	int n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)len);
+	if (n < 0)
+		return -1;
+	while (n > 0 && plain[n - 1] == '\0')
+		n--; /* EVP_DecodeBlock counts the padding as zero bytes */
+	plain[n] = '\0';
+	char *bar = memchr(plain, '|', (size_t)n);
+	if (!bar || memchr(plain, '\0', (size_t)n))
+		return -1;
+	*bar = '\0';
+	const char *time = (const char *)plain, *id = bar + 1;
+	if (strlen(time) == 0 || strlen(time) >= sizeof out->time || strlen(id) >= sizeof out->id ||
+	    !ids_valid(id, NULL))
+		return -1;
+	/* The time is PostgreSQL's own text form: digits, separators and an offset. */
+	for (const char *p = time; *p; p++)
+		if (!strchr("0123456789-:. +T", *p))
+			return -1;
+	memcpy(out->time, time, strlen(time) + 1);
+	memcpy(out->id, id, strlen(id) + 1);
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* List pagination: the limit parameter and opaque cursors over (time, id). */
+#ifndef ERRAND_PAGINATION_H
+#define ERRAND_PAGINATION_H
+
+#include "ids.h"
+
+#define PAGINATION_DEFAULT_LIMIT 50
+#define PAGINATION_MAX_LIMIT 500
+
+/* A position in a list ordered by (time DESC, id DESC): the last row shown. */
+typedef struct pagination_pos {
+	char time[48]; /* a PostgreSQL timestamptz as text */
+	char id[IDS_MAX_LEN];
+} pagination_pos;
+
+/*
+ * Reads ?limit=: NULL gives PAGINATION_DEFAULT_LIMIT. Returns 0, or -1 when
+ * it is not an integer from 1 to PAGINATION_MAX_LIMIT.
+ */
+int pagination_limit(const char *text, int *out) __attribute__((warn_unused_result));
+
+/*
+ * Decodes a cursor made by pagination_cursor(). A NULL cursor is the start
+ * (returns 0, `out` zeroed). Returns -1 for anything else malformed.
+ */
+int pagination_parse(const char *cursor, pagination_pos *out) __attribute__((warn_unused_result));
+
+/* Encodes a position as an opaque base64url cursor. Caller frees; NULL on failure. */
+char *pagination_cursor(const char *time, const char *id);
+
+#endif

@@ -1,0 +1,29 @@
+/* Structuring a prompt into a job: title, description, requirements and estimates. */
+#ifndef ERRAND_STRUCTURER_H
+#define ERRAND_STRUCTURER_H
+
+#include <stdint.h>
+
+#define STRUCTURER_TITLE_MAX 120
+#define STRUCTURER_TEXT_MAX 4000
+
+typedef struct job_estimate {
+	char title[STRUCTURER_TITLE_MAX + 1];
+	char description[STRUCTURER_TEXT_MAX + 1];
+	char requirements[STRUCTURER_TEXT_MAX + 1];
+	int64_t price_cents;
+	int time_limit_seconds;
+} job_estimate;
+
+/*
+ * The built-in structurer, deterministic (docs/api.md states the rule):
+ * - title: the first sentence's first eight words, each capitalised, without
+ *   trailing punctuation;
+ * - description: the prompt with its whitespace collapsed (at most 4000 bytes);
+ * - requirements: one "- " line per sentence;
+ * - price: 500 cents plus 25 per word beyond 20, at most 50000;
+ * - time limit: 3600 s plus 60 per word beyond 20, at most 86400.
+ */
+void structurer_builtin(const char *prompt, job_estimate *out);
+
+#endif
