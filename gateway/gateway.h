@@ -3,7 +3,9 @@
 #define ERRAND_GATEWAY_H
 
 #include "http.h"
+#include "outbox.h"
 #include "principals.h"
+#include "seal.h"
 #include "service.h"
 
 /* Which roles may call a route. */
@@ -21,6 +23,9 @@ typedef struct gateway {
 	service *svc;
 	db_pool *db;
 	const config *cfg;
+	outbox outbox;
+	int has_secrets_key;
+	unsigned char secrets_key[SEAL_KEY_LEN];
 } gateway;
 
 /*
@@ -38,5 +43,20 @@ void gw_authenticate(gateway *gw, http_req *req, unsigned allowed, gw_authed nex
 
 /* Adds /v1/me and the admin routes for principals and keys. Returns 0 or -1. */
 int gw_principals_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
+/* Adds /api/wallet, /api/wallet/transactions and the admin top-up. Returns 0 or -1. */
+int gw_wallet_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
+/* Adds the marketplace routes of seed 003 (/api/jobs…, /api/cron/…). Returns 0 or -1. */
+int gw_market_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
+/*
+ * Replies the error envelope for a field error of a request body
+ * (400 invalid_request, "field: message").
+ */
+void gw_reply_invalid(http_req *req, const json_error *err);
+
+/* Replies 503 database_unavailable. */
+void gw_reply_unavailable(http_req *req);
 
 #endif

@@ -2,19 +2,32 @@
 #include <stdlib.h>
 
 #include "gateway.h"
+#include "jobs.h"
+#include "ledger.h"
 #include "log.h"
+#include "outbox.h"
 #include "principals.h"
 #include "service.h"
 
 int main(void)
 {
-	const db_stmt *const tables[] = { PRINCIPALS_STMTS };
-	const size_t counts[] = { PRINCIPALS_STMTS_N };
-	service *svc = service_new(PROC_GATEWAY, tables, counts, 1);
-	gateway gw = { .svc = svc, .db = service_db(svc), .cfg = service_config(svc) };
-	if (gw_principals_routes(&gw, service_http(svc)) != 0) {
+	const db_stmt *const tables[] = {PRINCIPALS_STMTS, LEDGER_STMTS, JOBS_STMTS, OUTBOX_STMTS};
+	const size_t counts[] = {PRINCIPALS_STMTS_N, LEDGER_STMTS_N, JOBS_STMTS_N, OUTBOX_STMTS_N};
+	service *svc = service_new(PROC_GATEWAY, tables, counts, 4);
+	const config *cfg = service_config(svc);
+	gateway gw = {.svc = svc, .db = service_db(svc), .cfg = cfg};
+	gw.outbox = (outbox){.db = gw.db,
+	                     .redis = service_redis(svc),
+	                     .prefix = cfg->stream_prefix,
+	                     .maxlen = cfg->stream_maxlen};
+	gw.has_secrets_key = seal_key_parse(cfg->secrets_key, gw.secrets_key) == 0;
+	http_server *http = service_http(svc);
+	if (gw_principals_routes(&gw, http) != 0 || gw_wallet_routes(&gw, http) != 0 ||
+	    gw_market_routes(&gw, http) != 0) {
 		log_error("cannot add the routes");
 		return 1;
 	}
-	return service_run(svc);
+	int code = service_run(svc);
+	service_free(svc);
+	return code;
 }

@@ -1,8 +1,137 @@
-/* errand-scheduler: time- and dependency-driven work: triggers, sweeps, the outbox relay. */
+/* errand-scheduler: time-driven work: expiry sweeps and the outbox relay. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
 #include "service.h"
+
+#define RELAY_INTERVAL_MS 1000
+#define RELAY_BATCH 500
+#define SWEEP_LIMIT 1000
+
+typedef struct scheduler {
+	service *svc;
+	db_pool *db;
+	outbox outbox;
+	struct event *ev_sweep;
+	struct event *ev_relay;
+	int sweeping; /* a sweep query is in flight */
+	int relaying; /* a relay batch is in flight */
+	void (*stopped)(void *);
+	void *stopped_arg;
+	metric *m_released;
+	metric *m_failed;
+	metric *m_relayed;
+} scheduler;
+
+/* Once stopping and nothing is in flight, tells the service this hook is done. */
+static void maybe_stopped(scheduler *s)
+{
+	if (s->stopped && !s->sweeping && !s->relaying) {
+		void (*done)(void *) = s->stopped;
+		s->stopped = NULL;
+		done(s->stopped_arg);
+	}
+}
+
+static void on_swept(void *arg, PGresult *res, const char *error)
+{
+	scheduler *s = arg;
+	s->sweeping = 0;
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		log_warn("sweep failed: %s", error ? error : "no result");
+	} else {
+		int released = atoi(PQgetvalue(res, 0, 0)), failed = atoi(PQgetvalue(res, 0, 1));
+		metrics_add(s->m_released, released);
+		metrics_add(s->m_failed, failed);
+		if (released || failed)
+			log_info("sweep: %d expired holds released, %d jobs past their deadline failed",
+			         released, failed);
+	}
+	maybe_stopped(s);
+}
+
+static void sweep_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	scheduler *s = arg;
+	if (s->sweeping || service_stopping(s->svc) || !db_pool_ready(s->db))
+		return;
+	char limit[16];
+	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
+	const char *params[] = {limit};
+	s->sweeping = 1;
+	if (db_query(s->db, "market_sweep", 1, params, on_swept, s) != 0)
+		s->sweeping = 0;
+}
+
+static void on_relayed(void *arg, int published)
+{
+	scheduler *s = arg;
+	s->relaying = 0;
+	if (published > 0) {
+		metrics_add(s->m_relayed, published);
+		log_info("outbox relay: %d events published", published);
+	}
+	maybe_stopped(s);
+}
+
+static void relay_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	scheduler *s = arg;
+	if (s->relaying || service_stopping(s->svc) || !db_pool_ready(s->db) ||
+	    !redis_ready(service_redis(s->svc)))
+		return;
+	s->relaying = 1;
+	outbox_relay(&s->outbox, RELAY_BATCH, on_relayed, s);
+}
+
+/* Stop hook: no new sweeps; the one in flight finishes first. */
+static void on_stop(void *arg, void (*done)(void *service), void *svc)
+{
+	scheduler *s = arg;
+	event_del(s->ev_sweep);
+	event_del(s->ev_relay);
+	s->stopped = done;
+	s->stopped_arg = svc;
+	maybe_stopped(s);
+}
 
 int main(void)
 {
-	service *svc = service_new(PROC_SCHEDULER, NULL, NULL, 0);
-	return service_run(svc);
+	const db_stmt *const tables[] = {JOBS_STMTS, OUTBOX_STMTS};
+	const size_t counts[] = {JOBS_STMTS_N, OUTBOX_STMTS_N};
+	scheduler s = {0};
+	s.svc = service_new(PROC_SCHEDULER, tables, counts, 2);
+	const config *cfg = service_config(s.svc);
+	s.db = service_db(s.svc);
+	s.outbox = (outbox){.db = s.db,
+	                    .redis = service_redis(s.svc),
+	                    .prefix = cfg->stream_prefix,
+	                    .maxlen = cfg->stream_maxlen};
+	s.m_released = metrics_counter("errand_sweep_released_holds_total",
+	                               "Expired holds the sweep put back in the queue.");
+	s.m_failed = metrics_counter("errand_sweep_failed_deadlines_total",
+	                             "Accepted jobs past their deadline the sweep failed.");
+	s.m_relayed = metrics_counter("errand_outbox_relayed_total",
+	                              "Events the relay published for a writer that did not.");
+	struct event_base *base = service_base(s.svc);
+	s.ev_sweep = event_new(base, -1, EV_PERSIST, sweep_tick, &s);
+	s.ev_relay = event_new(base, -1, EV_PERSIST, relay_tick, &s);
+	struct timeval sweep = {cfg->sweep_seconds, 0};
+	struct timeval relay = {0, RELAY_INTERVAL_MS * 1000};
+	event_add(s.ev_sweep, &sweep);
+	event_add(s.ev_relay, &relay);
+	service_on_stop(s.svc, on_stop, &s);
+	int code = service_run(s.svc);
+	event_free(s.ev_sweep);
+	event_free(s.ev_relay);
+	service_free(s.svc);
+	return code;
 }

@@ -323,9 +323,15 @@ int service_run(service *s)
 	log_info("listening on http://%s:%d (schema version %d)", s->cfg.listen_host,
 		 http_server_port(s->http), migrate_latest_version());
 	event_base_dispatch(s->base);
-	int code = s->exit_code;
-	if (code == 0)
+	if (s->exit_code == 0)
 		log_info("stopped");
+	return s->exit_code;
+}
+
+void service_free(service *s)
+{
+	if (!s)
+		return;
 	http_server_free(s->http);
 	redis_client_free(s->redis);
 	db_pool_free(s->db);
@@ -337,5 +343,4 @@ int service_run(service *s)
 	config_free(&s->cfg);
 	metrics_reset();
 	free(s);
-	return code;
 }

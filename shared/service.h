@@ -46,9 +46,13 @@ int service_stopping(const service *s);
 /*
  * Runs the loop until stopped. At SIGTERM/SIGINT: stop accepting HTTP
  * connections, run the stop hooks, wait for requests in hand and queries
- * in flight (at most ERRAND_SHUTDOWN_GRACE_SECONDS), close, and return 0.
- * Returns 2 after a fatal schema check. Frees `s`.
+ * in flight (at most ERRAND_SHUTDOWN_GRACE_SECONDS), and return 0.
+ * Returns 2 after a fatal schema check. The process frees the events it
+ * made on the loop, then calls service_free().
  */
 int service_run(service *s);
+
+/* Closes the connections and frees everything service_new() made. NULL-safe. */
+void service_free(service *s);
 
 #endif

@@ -4,5 +4,7 @@
 int main(void)
 {
 	service *svc = service_new(PROC_VERIFIER, NULL, NULL, 0);
-	return service_run(svc);
+	int code = service_run(svc);
+	service_free(svc);
+	return code;
 }

@@ -1,6 +1,7 @@
 """The documentation stays true to the build: every setting is documented with its default."""
 import json
 import os
+import re
 import subprocess
 import unittest
 
@@ -33,13 +34,11 @@ class SettingsDocumented(unittest.TestCase):
         routes = []
         sources = [os.path.join("gateway", n) for n in os.listdir(os.path.join(ROOT, "gateway"))
                    if n.endswith(".c")] + ["shared/service.c"]
+        # http_route(http, "GET", "/path", …) calls and {"GET", "/path", handler} tables
+        pattern = re.compile(r'"(GET|POST|PUT|PATCH|DELETE)",\s*"(/[^"]*)"')
         for src in sources:
             with open(os.path.join(ROOT, src)) as f:
-                for line in f:
-                    if "http_route(" in line and '"/' in line:
-                        method = line.split('"')[1]
-                        path = line.split('"')[3]
-                        routes.append((method, path))
+                routes.extend(pattern.findall(f.read()))
         self.assertGreaterEqual(len(routes), 6)
         for method, path in routes:
             doc_path = "/".join("{%s}" % seg[1:] if seg.startswith(":") else seg

@@ -1,0 +1,539 @@
+/* The marketplace routes of seed 003: /api/jobs… and /api/cron/enforce-deadlines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "gateway.h"
+#include "jobs.h"
+#include "log.h"
+#include "pagination.h"
+#include "structurer.h"
+
+#define ERR_JOB_NOT_FOUND "job_not_found"
+#define ERR_PROMPT_REQUIRED "prompt_required"
+#define ERR_INVALID_OUTPUT_SCHEMA "invalid_output_schema"
+#define ERR_SECRETS_UNAVAILABLE "secrets_unavailable"
+#define ENV_VARS_MAX 100
+#define ENV_VALUE_MAX 4096
+#define AGENT_NAME_MAX 200
+#define SWEEP_LIMIT 1000
+
+/* How each outcome of an operation is answered. */
+static const struct {
+	const char *outcome;
+	int status;
+	const char *message;
+} OUTCOMES[] = {
+	{JOB_NOT_FOUND, 404, "no such job"},
+	{JOB_INSUFFICIENT_BALANCE, 402, "the wallet does not cover the price"},
+	{JOB_NOT_PENDING_PAYMENT, 400, "the job is not pending payment"},
+	{JOB_NOT_HELD, 409, "the job is not held by this agent"},
+	{JOB_HOLD_EXPIRED, 410, "the hold has expired; the job is back in the queue"},
+	{JOB_NOT_ACCEPTED, 409, "the job is not accepted by this agent"},
+	{JOB_DEADLINE_PASSED, 400, "the deadline has passed; the attempt failed"},
+	{JOB_ATTACHMENT_NOT_FOUND, 400, "an attachment is not one of the caller's uploads"},
+};
+
+/* A marketplace request in progress. */
+typedef struct market_req {
+	gateway *gw;
+	http_req *req;
+	const principal *caller; /* owned by `req` */
+	int created_status;      /* 201 for a creation, else 200 */
+} market_req;
+
+/* ===== Replies ===== */
+
+/* The envVars of `row` opened for a party of the job, or NULL. New reference. */
+static json_t *open_env_vars(gateway *gw, const json_t *row, const principal *viewer)
+{
+	const char *sealed = json_string_value(json_object_get(row, "env_vars_sealed"));
+	if (!sealed || !gw->has_secrets_key || !jobs_market_is_party(row, viewer))
+		return NULL;
+	size_t len = 0;
+	char *plain = seal_decrypt(gw->secrets_key, sealed, &len);
+	if (!plain) {
+		log_error("cannot open the envVars of a job: wrong ERRAND_SECRETS_KEY?");
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *v = json_loadb(plain, len, 0, &jerr);
+	free(plain);
+	return v;
+}
+
+static json_t *view(gateway *gw, const json_t *row, const principal *viewer)
+{
+	json_t *env = open_env_vars(gw, row, viewer);
+	json_t *v = jobs_market_view(row, viewer, env);
+	json_decref(env);
+	return v;
+}
+
+/* Answers an operation's outcome; publishes the job's events after a change. */
+static void on_job(void *arg, const char *outcome, json_t *row, const char *error)
+{
+	market_req *m = arg;
+	http_req *req = m->req;
+	if (!outcome) {
+		(void)error;
+		gw_reply_unavailable(req);
+	} else if (strcmp(outcome, JOB_OK) == 0 && row) {
+		outbox_publish_job(&m->gw->outbox, json_string_value(json_object_get(row, "id")));
+		http_reply_json(req, m->created_status, view(m->gw, row, m->caller));
+	} else if (strcmp(outcome, JOB_NONE) == 0) {
+		http_reply_raw(req, 204, "application/json", "", 0);
+	} else {
+		size_t i;
+		for (i = 0; i < sizeof OUTCOMES / sizeof OUTCOMES[0]; i++)
+			if (strcmp(OUTCOMES[i].outcome, outcome) == 0)
+				break;
+		int status = i < sizeof OUTCOMES / sizeof OUTCOMES[0] ? OUTCOMES[i].status : 409;
+		const char *message = i < sizeof OUTCOMES / sizeof OUTCOMES[0] ? OUTCOMES[i].message
+		                                                               : outcome;
+		const char *code = strcmp(outcome, JOB_NOT_FOUND) == 0 ? ERR_JOB_NOT_FOUND : outcome;
+		json_t *extra = NULL;
+		if (row) {
+			/* a refusal may still have changed the job (a hold expired, a
+			 * deadline failed the attempt, a job created unpaid) */
+			outbox_publish_job(&m->gw->outbox,
+			                   json_string_value(json_object_get(row, "id")));
+			extra = json_pack("{s:o}", "job", view(m->gw, row, m->caller));
+		}
+		http_reply_error_with(req, status, code, extra, message);
+	}
+	free(m);
+}
+
+static market_req *market_req_new(gateway *gw, http_req *req, const principal *p)
+{
+	market_req *m = calloc(1, sizeof *m);
+	if (!m) {
+		http_reply_error(req, 503, HTTP_ERR_UNAVAILABLE, "out of memory");
+		return NULL;
+	}
+	m->gw = gw;
+	m->req = req;
+	m->caller = p;
+	m->created_status = 200;
+	return m;
+}
+
+/* Runs operation `stmt` and answers its outcome. */
+static void run_op(gateway *gw, http_req *req, const principal *p, const char *stmt, int nparams,
+                   const char *const *params, int created_status)
+{
+	market_req *m = market_req_new(gw, req, p);
+	if (!m)
+		return;
+	m->created_status = created_status;
+	if (jobs_call(gw->db, stmt, nparams, params, on_job, m) != 0) {
+		free(m);
+		gw_reply_unavailable(req);
+	}
+}
+
+/* ===== POST /api/jobs/run ===== */
+
+/* Reads envVars: an object of at most 100 string values. Seals it into `*sealed`. */
+static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **sealed)
+{
+	*sealed = NULL;
+	json_t *env = json_object_get(body, "envVars");
+	if (!env || json_is_null(env))
+		return 0;
+	if (!json_is_object(env) || json_object_size(env) > ENV_VARS_MAX) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "envVars: expected an object of at most %d string values",
+		                 ENV_VARS_MAX);
+		return -1;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(env, k, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) > ENV_VALUE_MAX) {
+			http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+			                 "envVars.%s: expected a string of at most %d bytes", k,
+			                 ENV_VALUE_MAX);
+			return -1;
+		}
+	}
+	if (json_object_size(env) == 0)
+		return 0;
+	if (!gw->has_secrets_key) {
+		http_reply_error(req, 503, ERR_SECRETS_UNAVAILABLE,
+		                 "envVars cannot be stored: ERRAND_SECRETS_KEY is not configured");
+		return -1;
+	}
+	char *plain = json_dumps(env, JSON_COMPACT);
+	*sealed = plain ? seal_encrypt(gw->secrets_key, plain, strlen(plain)) : NULL;
+	free(plain);
+	if (!*sealed) {
+		http_reply_error(req, 503, ERR_SECRETS_UNAVAILABLE, "cannot encrypt envVars");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads output_schema: a JSON object or boolean. */
+static int read_output_schema(http_req *req, const json_t *body, const json_t **out)
+{
+	*out = json_object_get(body, "output_schema");
+	if (*out && json_is_null(*out))
+		*out = NULL;
+	if (*out && !json_is_object(*out) && !json_is_boolean(*out)) {
+		http_reply_error(req, 400, ERR_INVALID_OUTPUT_SCHEMA,
+		                 "output_schema: expected a JSON Schema (an object or a boolean)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads verification: {webhook_url?: http(s) URL, judge?: bool}. */
+static int read_verification(http_req *req, const json_t *body, const json_t **out)
+{
+	json_error err;
+	*out = json_object_get(body, "verification");
+	if (!*out || json_is_null(*out)) {
+		*out = NULL;
+		return 0;
+	}
+	const char *url = NULL;
+	int judge = 0;
+	if (!json_is_object(*out)) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "verification: expected an object");
+		return -1;
+	}
+	if (json_opt_string(*out, "webhook_url", PRINCIPAL_URL_MAX, &url, NULL, &err) != 0 ||
+	    json_opt_bool(*out, "judge", &judge, NULL, &err) != 0) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "verification.%s: %s",
+		                 err.field, err.message);
+		return -1;
+	}
+	if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "verification.webhook_url: expected an http:// or https:// URL");
+		return -1;
+	}
+	return 0;
+}
+
+static void run_job(gateway *gw, http_req *req, const principal *p)
+{
+	json_t *body = http_req_json(req);
+	if (!body)
+		return;
+	json_error err;
+	const char *prompt = NULL;
+	int confirmed = 0, has_price = 0, has_time = 0, has_caps = 0, has_att = 0;
+	int64_t price = 0, time_limit = 0;
+	const json_t *caps = NULL, *attachments = NULL, *schema = NULL, *verification = NULL;
+	json_t *pv = json_object_get(body, "prompt");
+	if (!pv || json_is_null(pv) || (json_is_string(pv) && json_string_length(pv) == 0)) {
+		http_reply_error(req, 400, ERR_PROMPT_REQUIRED, "prompt: required");
+		return;
+	}
+	if (json_req_string(body, "prompt", JOB_PROMPT_MAX, &prompt, &err) != 0 ||
+	    json_opt_bool(body, "confirmed", &confirmed, NULL, &err) != 0 ||
+	    json_opt_int(body, "price_cents", 0, JOB_PRICE_MAX, &price, &has_price, &err) != 0 ||
+	    json_opt_int(body, "time_limit_seconds", 1, JOB_TIME_LIMIT_MAX, &time_limit, &has_time,
+	                 &err) != 0 ||
+	    json_opt_string_array(body, "required_capabilities", PRINCIPAL_CAPABILITIES_MAX,
+	                          PRINCIPAL_CAPABILITY_LEN_MAX, &caps, &has_caps, &err) != 0 ||
+	    json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
+	                          &attachments, &has_att, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		return;
+	}
+	if (read_output_schema(req, body, &schema) != 0 ||
+	    read_verification(req, body, &verification) != 0)
+		return;
+
+	job_estimate est;
+	structurer_builtin(prompt, &est);
+	if (!confirmed) {
+		/* Phase 1: the estimates; nothing is stored. */
+		http_reply_json(req, 200,
+		                json_pack("{s:b,s:s,s:s,s:s,s:I,s:i}", "needs_confirmation", 1, "title",
+		                          est.title, "description", est.description, "requirements",
+		                          est.requirements, "estimated_price_cents",
+		                          (json_int_t)est.price_cents, "estimated_time_limit_seconds",
+		                          est.time_limit_seconds));
+		return;
+	}
+
+	char *sealed = NULL;
+	if (read_env_vars(gw, req, body, &sealed) != 0)
+		return;
+	char id[IDS_MAX_LEN], price_text[24], time_text[16];
+	if (ids_new("job", id) != 0) {
+		free(sealed);
+		gw_reply_unavailable(req);
+		return;
+	}
+	snprintf(price_text, sizeof price_text, "%lld",
+	         (long long)(has_price ? price : est.price_cents));
+	snprintf(time_text, sizeof time_text, "%lld",
+	         (long long)(has_time ? time_limit : est.time_limit_seconds));
+	char *caps_text = has_caps ? json_dumps(caps, JSON_COMPACT) : strdup("[]");
+	char *schema_text = schema ? json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *verif_text = verification ? json_dumps(verification, JSON_COMPACT) : NULL;
+	char *att_text = has_att ? json_dumps(attachments, JSON_COMPACT) : NULL;
+	const char *params[] = {id,          p->id,       p->project_id, est.title,
+	                        est.description, est.requirements, prompt, price_text,
+	                        time_text,   caps_text,   schema_text,   verif_text,
+	                        sealed,      att_text};
+	run_op(gw, req, p, "market_create", 14, params, 201);
+	free(caps_text);
+	free(schema_text);
+	free(verif_text);
+	free(att_text);
+	free(sealed);
+}
+
+/* ===== The other routes ===== */
+
+static void pay(gateway *gw, http_req *req, const principal *p)
+{
+	const char *params[] = {http_req_param(req, "id"), p->id};
+	run_op(gw, req, p, "market_pay", 2, params, 200);
+}
+
+static void cancel(gateway *gw, http_req *req, const principal *p)
+{
+	const char *params[] = {http_req_param(req, "id"), p->id};
+	run_op(gw, req, p, "market_cancel", 2, params, 200);
+}
+
+static void pull(gateway *gw, http_req *req, const principal *p)
+{
+	json_t *body = http_req_json(req);
+	if (!body)
+		return;
+	json_error err;
+	const char *agent_id = NULL, *agent_name = NULL;
+	if (json_opt_string(body, "agent_id", IDS_MAX_LEN, &agent_id, NULL, &err) != 0 ||
+	    json_opt_string(body, "agent_name", AGENT_NAME_MAX, &agent_name, NULL, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		return;
+	}
+	if (agent_id && strcmp(agent_id, p->id) != 0) {
+		http_reply_error(req, 403, ERR_FORBIDDEN, "agent_id is not the caller's own id");
+		return;
+	}
+	char hold[16];
+	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
+	const char *params[] = {p->id, agent_name ? agent_name : p->name, hold};
+	run_op(gw, req, p, "market_pull", 3, params, 200);
+}
+
+static void reject_job(gateway *gw, http_req *req, const principal *p)
+{
+	char hold[16];
+	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
+	const char *params[] = {http_req_param(req, "id"), p->id, hold};
+	run_op(gw, req, p, "market_reject", 3, params, 200);
+}
+
+static void accept_job(gateway *gw, http_req *req, const principal *p)
+{
+	const char *params[] = {http_req_param(req, "id"), p->id};
+	run_op(gw, req, p, "market_accept", 2, params, 200);
+}
+
+static void submit(gateway *gw, http_req *req, const principal *p)
+{
+	json_t *body = http_req_json(req);
+	if (!body)
+		return;
+	json_error err;
+	const json_t *attachments = NULL;
+	int has_att = 0;
+	json_t *output = json_object_get(body, "output");
+	if (!output || json_is_null(output)) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "output: required");
+		return;
+	}
+	if (json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
+	                          &attachments, &has_att, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		return;
+	}
+	char *output_text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *att_text = has_att ? json_dumps(attachments, JSON_COMPACT) : NULL;
+	if (!output_text || strlen(output_text) > gw->cfg->max_output_bytes) {
+		free(output_text);
+		free(att_text);
+		http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE,
+		                 "output: larger than %zu bytes", gw->cfg->max_output_bytes);
+		return;
+	}
+	const char *params[] = {http_req_param(req, "id"), p->id, output_text, att_text};
+	run_op(gw, req, p, "market_submit", 4, params, 200);
+	free(output_text);
+	free(att_text);
+}
+
+static void fail(gateway *gw, http_req *req, const principal *p)
+{
+	json_t *body = http_req_json(req);
+	if (!body)
+		return;
+	json_error err;
+	const char *reason = NULL;
+	if (json_opt_string(body, "reason", JOB_REASON_MAX, &reason, NULL, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		return;
+	}
+	const char *params[] = {http_req_param(req, "id"), p->id, reason};
+	run_op(gw, req, p, "market_fail", 3, params, 200);
+}
+
+static void get_job(gateway *gw, http_req *req, const principal *p)
+{
+	const char *params[] = {http_req_param(req, "id"), p->id};
+	run_op(gw, req, p, "market_get", 2, params, 200);
+}
+
+/* A list request in progress. */
+typedef struct list_req {
+	gateway *gw;
+	http_req *req;
+	const principal *caller;
+} list_req;
+
+static void on_list(void *arg, json_t *rows, const char *next_cursor, const char *error)
+{
+	list_req *l = arg;
+	if (error) {
+		gw_reply_unavailable(l->req);
+	} else {
+		json_t *data = json_array();
+		size_t i;
+		json_t *row;
+		json_array_foreach(rows, i, row)
+		{
+			json_array_append_new(data, view(l->gw, row, l->caller));
+		}
+		http_reply_json(l->req, 200,
+		                json_pack("{s:o,s:o}", "data", data, "next_cursor",
+		                          next_cursor ? json_string(next_cursor) : json_null()));
+	}
+	free(l);
+}
+
+static void list_jobs(gateway *gw, http_req *req, const principal *p)
+{
+	int limit;
+	if (pagination_limit(http_req_query(req, "limit"), &limit) != 0) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "limit: expected an integer from 1 to %d", PAGINATION_MAX_LIMIT);
+		return;
+	}
+	const char *word = http_req_query(req, "status");
+	const char *canonical = word ? jobs_market_canonical(word) : NULL;
+	if (word && !canonical) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "status: expected one of pending_payment, queued, held, accepted, "
+		                 "submitted, verified, cancelled, failed");
+		return;
+	}
+	list_req *l = calloc(1, sizeof *l);
+	if (!l) {
+		gw_reply_unavailable(req);
+		return;
+	}
+	l->gw = gw;
+	l->req = req;
+	l->caller = p;
+	if (jobs_market_list(gw->db, p, canonical ? &canonical : NULL, canonical ? 1 : 0, limit,
+	                     http_req_query(req, "cursor"), on_list, l) != 0) {
+		free(l);
+		http_reply_error(req, 400, "invalid_cursor", "the cursor is not one this API gave out");
+	}
+}
+
+/* ===== Deadlines ===== */
+
+static void on_swept(void *arg, PGresult *res, const char *error)
+{
+	http_req *req = arg;
+	(void)error;
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		gw_reply_unavailable(req);
+		return;
+	}
+	http_reply_json(req, 200,
+	                json_pack("{s:i,s:i}", "released_holds", atoi(PQgetvalue(res, 0, 0)),
+	                          "failed_deadlines", atoi(PQgetvalue(res, 0, 1))));
+}
+
+static void enforce_deadlines_route(http_req *req, void *arg)
+{
+	gateway *gw = arg;
+	const char *secret = auth_bearer(http_req_header(req, "Authorization"));
+	const char *want = gw->cfg->cron_secret;
+	char a[AUTH_HASH_HEX_LEN + 1], b[AUTH_HASH_HEX_LEN + 1];
+	if (want && secret) {
+		auth_hash_hex(secret, strlen(secret), a);
+		auth_hash_hex(want, strlen(want), b);
+	}
+	if (!want || !secret || !auth_hash_equal(a, b)) {
+		http_reply_error(req, 401, ERR_UNAUTHORIZED,
+		                 want ? "send the cron secret as Authorization: Bearer <secret>"
+		                      : "ERRAND_CRON_SECRET is not configured");
+		return;
+	}
+	char limit[16];
+	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
+	const char *params[] = {limit};
+	if (db_query(gw->db, "market_sweep", 1, params, on_swept, req) != 0)
+		gw_reply_unavailable(req);
+}
+
+/* ===== Wiring ===== */
+
+#define ROUTE(name, roles)                                                                       \
+	static void name##_route(http_req *req, void *arg)                                       \
+	{                                                                                        \
+		gw_authenticate(arg, req, roles, name);                                          \
+	}
+
+ROUTE(run_job, ALLOW_USER)
+ROUTE(pay, ALLOW_USER)
+ROUTE(cancel, ALLOW_USER)
+ROUTE(pull, ALLOW_AGENT)
+ROUTE(reject_job, ALLOW_AGENT)
+ROUTE(accept_job, ALLOW_AGENT)
+ROUTE(submit, ALLOW_AGENT)
+ROUTE(fail, ALLOW_AGENT)
+ROUTE(get_job, ALLOW_USER | ALLOW_AGENT)
+ROUTE(list_jobs, ALLOW_USER | ALLOW_AGENT)
+
+int gw_market_routes(gateway *gw, http_server *http)
+{
+	static const struct {
+		const char *method;
+		const char *pattern;
+		http_handler handler;
+	} routes[] = {
+		{"POST", "/api/jobs/run", run_job_route},
+		{"POST", "/api/jobs/pull", pull_route},
+		{"GET", "/api/jobs", list_jobs_route},
+		{"GET", "/api/jobs/:id", get_job_route},
+		{"POST", "/api/jobs/:id/pay", pay_route},
+		{"POST", "/api/jobs/:id/cancel", cancel_route},
+		{"POST", "/api/jobs/:id/reject", reject_job_route},
+		{"POST", "/api/jobs/:id/accept", accept_job_route},
+		{"POST", "/api/jobs/:id/submit", submit_route},
+		{"POST", "/api/jobs/:id/fail", fail_route},
+		{"GET", "/api/cron/enforce-deadlines", enforce_deadlines_route},
+	};
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, gw) != 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,194 @@
+/* The outbox publisher and relay: PostgreSQL rows to Redis streams, at least once. */
+#include "outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+
+#define CLAIM_RETURNING                                                                          \
+	" RETURNING id, event_id, stream, type, coalesce(job_id, ''), payload::text,"            \
+	" (extract(epoch FROM created_at) * 1000)::bigint)"                                     \
+	" SELECT * FROM c ORDER BY id"
+
+const db_stmt OUTBOX_STMTS[] = {
+	{"outbox_claim_job",
+	 "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+	 " WHERE id IN (SELECT id FROM outbox WHERE job_id = $1 AND published_at IS NULL"
+	 "  AND (claimed_until IS NULL OR claimed_until < now())"
+	 "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	 1},
+	{"outbox_claim_old",
+	 "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+	 " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL"
+	 "  AND created_at < now() - interval '2 seconds'"
+	 "  AND (claimed_until IS NULL OR claimed_until < now())"
+	 "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	 1},
+	{"outbox_mark", "UPDATE outbox SET published_at = now() WHERE id = ANY ($1::bigint[])", 1},
+};
+const size_t OUTBOX_STMTS_N = sizeof OUTBOX_STMTS / sizeof OUTBOX_STMTS[0];
+
+/* One batch of claimed rows being published. */
+typedef struct batch {
+	outbox *ob;
+	int waiting;  /* XADDs not yet answered */
+	int nrows;
+	long long *ids;
+	char *ok;     /* per row: the XADD succeeded */
+	void (*done)(void *arg, int published);
+	void *arg;
+} batch;
+
+static void batch_free(batch *b)
+{
+	free(b->ids);
+	free(b->ok);
+	free(b);
+}
+
+static void on_marked(void *arg, PGresult *res, const char *error)
+{
+	batch *b = arg;
+	int published = 0;
+	for (int i = 0; i < b->nrows; i++)
+		published += b->ok[i];
+	if (!db_result_ok(res)) {
+		log_warn("outbox: marking %d events published failed: %s (they will be sent again)",
+		         published, error ? error : "no result");
+		published = -1;
+	}
+	if (b->done)
+		b->done(b->arg, published);
+	batch_free(b);
+}
+
+/* Every XADD answered: marks the ones that went through. */
+static void batch_finish(batch *b)
+{
+	size_t cap = (size_t)b->nrows * 21 + 3, used = 0;
+	char *list = malloc(cap);
+	int any = 0;
+	if (!list) {
+		if (b->done)
+			b->done(b->arg, -1);
+		batch_free(b);
+		return;
+	}
+	used += (size_t)snprintf(list + used, cap - used, "{");
+	for (int i = 0; i < b->nrows; i++) {
+		if (!b->ok[i])
+			continue;
+		used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "", b->ids[i]);
+		any = 1;
+	}
+	snprintf(list + used, cap - used, "}");
+	if (!any) {
+		free(list);
+		if (b->done)
+			b->done(b->arg, 0);
+		batch_free(b);
+		return;
+	}
+	const char *params[] = {list};
+	int r = db_query(b->ob->db, "outbox_mark", 1, params, on_marked, b);
+	free(list);
+	if (r != 0)
+		on_marked(b, NULL, "cannot queue the query");
+}
+
+/* The answer of one XADD; `arg` points at the row's slot in `ok`. */
+typedef struct xadd_slot {
+	batch *b;
+	int index;
+} xadd_slot;
+
+static void on_xadd(void *arg, redisReply *reply, const char *error)
+{
+	xadd_slot *slot = arg;
+	batch *b = slot->b;
+	if (reply && !error)
+		b->ok[slot->index] = 1;
+	free(slot);
+	if (--b->waiting == 0)
+		batch_finish(b);
+}
+
+static void on_claimed(void *arg, PGresult *res, const char *error)
+{
+	batch *b = arg;
+	if (!db_result_ok(res)) {
+		log_warn("outbox: claiming events failed: %s", error ? error : "no result");
+		if (b->done)
+			b->done(b->arg, -1);
+		batch_free(b);
+		return;
+	}
+	b->nrows = PQntuples(res);
+	if (b->nrows == 0) {
+		if (b->done)
+			b->done(b->arg, 0);
+		batch_free(b);
+		return;
+	}
+	b->ids = calloc((size_t)b->nrows, sizeof *b->ids);
+	b->ok = calloc((size_t)b->nrows, 1);
+	if (!b->ids || !b->ok) {
+		if (b->done)
+			b->done(b->arg, -1);
+		batch_free(b);
+		return;
+	}
+	b->waiting = b->nrows;
+	for (int i = 0; i < b->nrows; i++) {
+		b->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		char stream[128], when[CLOCK_RFC3339_LEN];
+		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, i, 2));
+		clock_format_rfc3339(strtoll(PQgetvalue(res, i, 6), NULL, 10), when);
+		const char *fields[] = {"event_id",   PQgetvalue(res, i, 1), "type",
+		                        PQgetvalue(res, i, 3), "job_id", PQgetvalue(res, i, 4),
+		                        "payload",    PQgetvalue(res, i, 5), "created_at", when};
+		xadd_slot *slot = malloc(sizeof *slot);
+		if (!slot) {
+			if (--b->waiting == 0)
+				batch_finish(b);
+			continue;
+		}
+		slot->b = b;
+		slot->index = i;
+		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
+	}
+}
+
+/* Starts a batch with the claim statement `stmt`. */
+static void claim(outbox *ob, const char *stmt, const char *param,
+                  void (*done)(void *arg, int published), void *arg)
+{
+	batch *b = calloc(1, sizeof *b);
+	if (!b) {
+		if (done)
+			done(arg, -1);
+		return;
+	}
+	b->ob = ob;
+	b->done = done;
+	b->arg = arg;
+	const char *params[] = {param};
+	if (db_query(ob->db, stmt, 1, params, on_claimed, b) != 0)
+		on_claimed(b, NULL, "cannot queue the query");
+}
+
+void outbox_publish_job(outbox *ob, const char *job_id)
+{
+	claim(ob, "outbox_claim_job", job_id, NULL, NULL);
+}
+
+void outbox_relay(outbox *ob, int limit, void (*done)(void *arg, int published), void *arg)
+{
+	char text[16];
+	snprintf(text, sizeof text, "%d", limit);
+	claim(ob, "outbox_claim_old", text, done, arg);
+}

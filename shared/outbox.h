@@ -1,0 +1,42 @@
+/* The outbox: events written with each transition, published to Redis streams after commit. */
+#ifndef ERRAND_OUTBOX_H
+#define ERRAND_OUTBOX_H
+
+#include "db.h"
+#include "redis.h"
+
+/* How long a publisher may take before another may publish the same rows. */
+#define OUTBOX_CLAIM_SECONDS 30
+/* The relay leaves rows younger than this to the process that wrote them. */
+#define OUTBOX_RELAY_AGE_SECONDS 2
+
+extern const db_stmt OUTBOX_STMTS[];
+extern const size_t OUTBOX_STMTS_N;
+
+typedef struct outbox {
+	db_pool *db;
+	redis_client *redis;
+	const char *prefix; /* ERRAND_STREAM_PREFIX, borrowed */
+	long maxlen;        /* ERRAND_STREAM_MAXLEN */
+} outbox;
+
+/*
+ * Publishes the unpublished events of `job_id` now (after the transition
+ * that wrote them committed): each is XADDed to <prefix><stream> with the
+ * fields event_id, type, job_id, payload, created_at, then marked
+ * published. Fire and forget: what fails here the relay publishes later.
+ */
+void outbox_publish_job(outbox *ob, const char *job_id);
+
+/*
+ * The relay: publishes up to `limit` events that are older than
+ * OUTBOX_RELAY_AGE_SECONDS and still unpublished (their writer crashed, or
+ * Redis was down), then calls `done` with how many were published (-1 when
+ * the database could not answer). Several relays at once publish each
+ * event once (claims with SKIP LOCKED); an event may still reach Redis
+ * twice if a relay dies between XADD and marking, so consumers dedupe by
+ * event_id.
+ */
+void outbox_relay(outbox *ob, int limit, void (*done)(void *arg, int published), void *arg);
+
+#endif
