@@ -1,9 +1,11 @@
 /* Authentication of gateway callers by API key. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "gateway.h"
+#include "idempotency.h"
 
 /* What an authentication in progress needs, then the caller's identity for the handler. */
 typedef struct authn {
@@ -12,7 +14,10 @@ typedef struct authn {
 	unsigned allowed;
 	gw_authed next;
 	principal p;
+	const char *idem_key; /* the Idempotency-Key header, owned by the request */
 } authn;
+
+static void idem_start(struct authn *a);
 
 static unsigned role_bit(const char *role)
 {
@@ -23,6 +28,72 @@ static unsigned role_bit(const char *role)
 	if (strcmp(role, ROLE_ADMIN) == 0)
 		return ALLOW_ADMIN;
 	return 0;
+}
+
+/* Stores the answer of a request that reserved its Idempotency-Key. */
+static void idem_store(void *arg, http_req *req, int status, const char *content_type,
+                       const char *body, size_t len)
+{
+	authn *a = arg;
+	idempotency_finish(a->gw->db, a->p.id, http_req_path(req), a->idem_key, status,
+	                   content_type, body, len);
+}
+
+static void on_idem(void *arg, idem_verdict verdict, int status, const char *content_type,
+                    const char *body)
+{
+	authn *a = arg;
+	http_req *req = a->req;
+	switch (verdict) {
+	case IDEM_PROCEED:
+		http_req_on_reply(req, idem_store, a);
+		a->next(a->gw, req, &a->p);
+		break;
+	case IDEM_REPLAY:
+		http_req_add_header(req, "Idempotent-Replayed", "true");
+		http_reply_raw(req, status, content_type, body, strlen(body));
+		break;
+	case IDEM_REUSED:
+		http_reply_error(req, 422, IDEMPOTENCY_ERR_REUSED,
+		                 "this Idempotency-Key was used with another request");
+		break;
+	case IDEM_IN_PROGRESS:
+		http_reply_error(req, 409, IDEMPOTENCY_ERR_IN_PROGRESS,
+		                 "the first request with this Idempotency-Key is still running");
+		break;
+	default:
+		gw_reply_unavailable(req);
+		break;
+	}
+}
+
+/*
+ * A POST with an Idempotency-Key: reserve the key for this caller and path,
+ * with a hash of the method, path and body, before the handler runs.
+ */
+static void idem_start(authn *a)
+{
+	http_req *req = a->req;
+	if (strlen(a->idem_key) == 0 || strlen(a->idem_key) > IDEMPOTENCY_KEY_MAX) {
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+		                 "Idempotency-Key: expected 1 to %d characters", IDEMPOTENCY_KEY_MAX);
+		return;
+	}
+	size_t blen = 0;
+	const unsigned char *body = http_req_body(req, &blen);
+	const char *path = http_req_path(req);
+	size_t n = strlen(path) + blen + 8;
+	char *text = malloc(n);
+	if (!text) {
+		gw_reply_unavailable(req);
+		return;
+	}
+	int head = snprintf(text, n, "POST %s\n", path);
+	memcpy(text + head, body, blen);
+	char hash[AUTH_HASH_HEX_LEN + 1];
+	auth_hash_hex(text, (size_t)head + blen, hash);
+	free(text);
+	idempotency_begin(a->gw->db, a->p.id, path, a->idem_key, hash, on_idem, a);
 }
 
 static void on_principal(void *arg, const principal *p, const char *error)
@@ -46,6 +117,10 @@ static void on_principal(void *arg, const principal *p, const char *error)
 		return;
 	}
 	a->p = *p;
+	if (a->idem_key) {
+		idem_start(a);
+		return;
+	}
 	a->next(a->gw, req, &a->p);
 }
 
@@ -67,6 +142,8 @@ void gw_authenticate(gateway *gw, http_req *req, unsigned allowed, gw_authed nex
 	a->req = req;
 	a->allowed = allowed;
 	a->next = next;
+	if (strcmp(http_req_method(req), "POST") == 0)
+		a->idem_key = http_req_header(req, "Idempotency-Key");
 	/* The request owns the record from now on, so `p` lives until the reply. */
 	http_req_set_data(req, a, free);
 	principals_authenticate(gw->db, key, on_principal, a);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "gateway.h"
+#include "idempotency.h"
 #include "jobs.h"
 #include "ledger.h"
 #include "log.h"
@@ -11,9 +12,11 @@
 
 int main(void)
 {
-	const db_stmt *const tables[] = {PRINCIPALS_STMTS, LEDGER_STMTS, JOBS_STMTS, OUTBOX_STMTS};
-	const size_t counts[] = {PRINCIPALS_STMTS_N, LEDGER_STMTS_N, JOBS_STMTS_N, OUTBOX_STMTS_N};
-	service *svc = service_new(PROC_GATEWAY, tables, counts, 4);
+	const db_stmt *const tables[] = {PRINCIPALS_STMTS, LEDGER_STMTS, JOBS_STMTS, OUTBOX_STMTS,
+	                                 IDEMPOTENCY_STMTS};
+	const size_t counts[] = {PRINCIPALS_STMTS_N, LEDGER_STMTS_N, JOBS_STMTS_N, OUTBOX_STMTS_N,
+	                         IDEMPOTENCY_STMTS_N};
+	service *svc = service_new(PROC_GATEWAY, tables, counts, 5);
 	const config *cfg = service_config(svc);
 	gateway gw = {.svc = svc, .db = service_db(svc), .cfg = cfg};
 	gw.outbox = (outbox){.db = gw.db,

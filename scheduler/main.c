@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "idempotency.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -54,6 +55,13 @@ static void on_swept(void *arg, PGresult *res, const char *error)
 	maybe_stopped(s);
 }
 
+static void on_expired(void *arg, PGresult *res, const char *error)
+{
+	(void)arg;
+	if (!db_result_ok(res))
+		log_warn("expiring idempotency keys failed: %s", error ? error : "no result");
+}
+
 static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -67,6 +75,9 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	s->sweeping = 1;
 	if (db_query(s->db, "market_sweep", 1, params, on_swept, s) != 0)
 		s->sweeping = 0;
+	/* Idempotency-Key records are kept 24 h. */
+	if (db_query(s->db, "idem_expire", 0, NULL, on_expired, s) != 0)
+		log_warn("cannot queue the expiry of idempotency keys");
 }
 
 static void on_relayed(void *arg, int published)
@@ -105,10 +116,10 @@ static void on_stop(void *arg, void (*done)(void *service), void *svc)
 
 int main(void)
 {
-	const db_stmt *const tables[] = {JOBS_STMTS, OUTBOX_STMTS};
-	const size_t counts[] = {JOBS_STMTS_N, OUTBOX_STMTS_N};
+	const db_stmt *const tables[] = {JOBS_STMTS, OUTBOX_STMTS, IDEMPOTENCY_STMTS};
+	const size_t counts[] = {JOBS_STMTS_N, OUTBOX_STMTS_N, IDEMPOTENCY_STMTS_N};
 	scheduler s = {0};
-	s.svc = service_new(PROC_SCHEDULER, tables, counts, 2);
+	s.svc = service_new(PROC_SCHEDULER, tables, counts, 3);
 	const config *cfg = service_config(s.svc);
 	s.db = service_db(s.svc);
 	s.outbox = (outbox){.db = s.db,

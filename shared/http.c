@@ -63,6 +63,8 @@ struct http_req {
 	json_t *body;
 	void *data;
 	void (*data_free)(void *);
+	http_reply_hook hook;
+	void *hook_arg;
 };
 
 /* ===== Routing ===== */
@@ -457,6 +459,12 @@ json_t *http_req_json(http_req *req)
 	return v;
 }
 
+void http_req_on_reply(http_req *req, http_reply_hook hook, void *arg)
+{
+	req->hook = hook;
+	req->hook_arg = arg;
+}
+
 void http_req_set_data(http_req *req, void *data, void (*free_fn)(void *))
 {
 	req->data = data;
@@ -492,6 +500,12 @@ static void finish(http_req *req, int status, const char *content_type)
 	evhttp_add_header(h, "X-Request-Id", req->request_id);
 	if (s->stopping)
 		evhttp_add_header(h, "Connection", "close");
+	if (req->hook) {
+		struct evbuffer *out = evhttp_request_get_output_buffer(req->ev);
+		size_t len = evbuffer_get_length(out);
+		const char *body = len ? (const char *)evbuffer_pullup(out, -1) : "";
+		req->hook(req->hook_arg, req, status, content_type, body, len);
+	}
 	evhttp_send_reply(req->ev, status, NULL, NULL);
 
 	char code[8];

@@ -100,6 +100,16 @@ json_t *http_req_json(http_req *req);
 void http_req_set_data(http_req *req, void *data, void (*free_fn)(void *));
 void *http_req_data(const http_req *req);
 
+/*
+ * Called once when the request is answered, before it is freed, with the
+ * reply's status, content type and body (valid during the call only).
+ */
+typedef void (*http_reply_hook)(void *arg, http_req *req, int status, const char *content_type,
+                                const char *body, size_t len);
+
+/* Sets the reply hook of `req` (one per request; NULL removes it). */
+void http_req_on_reply(http_req *req, http_reply_hook hook, void *arg);
+
 /* ===== Replying (each ends and frees the request) ===== */
 
 /* Replies `status` with `body` serialised (reference stolen; NULL is "{}"). */

@@ -182,7 +182,7 @@ CREATE TABLE idempotency_keys (
     key              text NOT NULL,
     request_hash     text NOT NULL,
     status           integer,          -- NULL while the first request runs
-    response         bytea,
+    response         text,
     response_type    text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (principal_id, route, key)
