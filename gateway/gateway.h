@@ -47,6 +47,9 @@ int gw_principals_routes(gateway *gw, http_server *http) __attribute__((warn_unu
 /* Adds /api/wallet, /api/wallet/transactions and the admin top-up. Returns 0 or -1. */
 int gw_wallet_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
 
+/* Adds POST /api/attachments and GET /api/attachments/{id}. Returns 0 or -1. */
+int gw_attachment_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
 /* Adds the marketplace routes of seed 003 (/api/jobs…, /api/cron/…). Returns 0 or -1. */
 int gw_market_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
 

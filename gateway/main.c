@@ -1,6 +1,7 @@
 /* errand-gateway: the HTTP surface of errand. */
 #include <stdlib.h>
 
+#include "attachments.h"
 #include "gateway.h"
 #include "idempotency.h"
 #include "jobs.h"
@@ -13,10 +14,10 @@
 int main(void)
 {
 	const db_stmt *const tables[] = {PRINCIPALS_STMTS, LEDGER_STMTS, JOBS_STMTS, OUTBOX_STMTS,
-	                                 IDEMPOTENCY_STMTS};
+	                                 IDEMPOTENCY_STMTS, ATTACHMENTS_STMTS};
 	const size_t counts[] = {PRINCIPALS_STMTS_N, LEDGER_STMTS_N, JOBS_STMTS_N, OUTBOX_STMTS_N,
-	                         IDEMPOTENCY_STMTS_N};
-	service *svc = service_new(PROC_GATEWAY, tables, counts, 5);
+	                         IDEMPOTENCY_STMTS_N, ATTACHMENTS_STMTS_N};
+	service *svc = service_new(PROC_GATEWAY, tables, counts, 6);
 	const config *cfg = service_config(svc);
 	gateway gw = {.svc = svc, .db = service_db(svc), .cfg = cfg};
 	gw.outbox = (outbox){.db = gw.db,
@@ -26,7 +27,7 @@ int main(void)
 	gw.has_secrets_key = seal_key_parse(cfg->secrets_key, gw.secrets_key) == 0;
 	http_server *http = service_http(svc);
 	if (gw_principals_routes(&gw, http) != 0 || gw_wallet_routes(&gw, http) != 0 ||
-	    gw_market_routes(&gw, http) != 0) {
+	    gw_market_routes(&gw, http) != 0 || gw_attachment_routes(&gw, http) != 0) {
 		log_error("cannot add the routes");
 		return 1;
 	}

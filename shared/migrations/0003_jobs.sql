@@ -83,6 +83,10 @@ CREATE INDEX jobs_sender ON jobs (sender_id, created_at DESC, id DESC);
 CREATE INDEX jobs_hold_expiry ON jobs (hold_expires_at) WHERE status = 'held';
 CREATE INDEX jobs_deadline ON jobs (deadline_at) WHERE status = 'running' AND deadline_at IS NOT NULL;
 CREATE INDEX jobs_parent ON jobs (parent_job_id) WHERE parent_job_id IS NOT NULL;
+-- Who may read an attachment: the jobs that name it.
+CREATE INDEX jobs_attachments ON jobs USING gin (attachments) WHERE attachments <> '{}';
+CREATE INDEX jobs_output_attachments ON jobs USING gin (output_attachments)
+    WHERE output_attachments <> '{}';
 
 -- Every agent that ever held a job: it may still read it (CONTRACT.md).
 CREATE TABLE job_holders (
