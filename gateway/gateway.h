@@ -3,6 +3,7 @@
 #define ERRAND_GATEWAY_H
 
 #include "http.h"
+#include "http_client.h"
 #include "outbox.h"
 #include "principals.h"
 #include "seal.h"
@@ -24,6 +25,7 @@ typedef struct gateway {
 	db_pool *db;
 	const config *cfg;
 	outbox outbox;
+	http_client *hc; /* outgoing calls (the model of ERRAND_LLM_URL); NULL when none */
 	int has_secrets_key;
 	unsigned char secrets_key[SEAL_KEY_LEN];
 } gateway;

@@ -25,6 +25,10 @@ int main(void)
 	                     .prefix = cfg->stream_prefix,
 	                     .maxlen = cfg->stream_maxlen};
 	gw.has_secrets_key = seal_key_parse(cfg->secrets_key, gw.secrets_key) == 0;
+	if (cfg->llm_url && !(gw.hc = http_client_new(service_base(svc)))) {
+		log_error("cannot create the HTTP client");
+		return 1;
+	}
 	http_server *http = service_http(svc);
 	if (gw_principals_routes(&gw, http) != 0 || gw_wallet_routes(&gw, http) != 0 ||
 	    gw_market_routes(&gw, http) != 0 || gw_attachment_routes(&gw, http) != 0) {
@@ -32,6 +36,7 @@ int main(void)
 		return 1;
 	}
 	int code = service_run(svc);
+	http_client_free(gw.hc);
 	service_free(svc);
 	return code;
 }

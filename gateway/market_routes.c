@@ -221,77 +221,112 @@ static int read_verification(http_req *req, const json_t *body, const json_t **o
 	return 0;
 }
 
+/* A POST /api/jobs/run between reading the body and structuring the prompt. */
+typedef struct run_req {
+	gateway *gw;
+	http_req *req;
+	const principal *caller;
+	const char *prompt; /* the body's, owned by `req` */
+	int confirmed, has_price, has_time, has_caps, has_att;
+	int64_t price, time_limit;
+	const json_t *caps, *attachments, *schema, *verification;
+	char *sealed;
+} run_req;
+
+/* The prompt is structured: answer the estimates (phase 1) or create the job (phase 2). */
+static void on_structured(void *arg, const job_estimate *est, int from_model)
+{
+	run_req *r = arg;
+	(void)from_model;
+	http_req *req = r->req;
+	if (!r->confirmed) {
+		/* Phase 1: the estimates; nothing is stored. */
+		http_reply_json(req, 200,
+		                json_pack("{s:b,s:s,s:s,s:s,s:I,s:i}", "needs_confirmation", 1, "title",
+		                          est->title, "description", est->description, "requirements",
+		                          est->requirements, "estimated_price_cents",
+		                          (json_int_t)est->price_cents, "estimated_time_limit_seconds",
+		                          est->time_limit_seconds));
+		goto done;
+	}
+	char id[IDS_MAX_LEN], price_text[24], time_text[16];
+	if (ids_new("job", id) != 0) {
+		gw_reply_unavailable(req);
+		goto done;
+	}
+	snprintf(price_text, sizeof price_text, "%lld",
+	         (long long)(r->has_price ? r->price : est->price_cents));
+	snprintf(time_text, sizeof time_text, "%lld",
+	         (long long)(r->has_time ? r->time_limit : est->time_limit_seconds));
+	char *caps_text = r->has_caps ? json_dumps(r->caps, JSON_COMPACT) : strdup("[]");
+	char *schema_text = r->schema ? json_dumps(r->schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *verif_text = r->verification ? json_dumps(r->verification, JSON_COMPACT) : NULL;
+	char *att_text = r->has_att ? json_dumps(r->attachments, JSON_COMPACT) : NULL;
+	const char *params[] = {id,
+	                        r->caller->id,
+	                        r->caller->project_id,
+	                        est->title,
+	                        est->description,
+	                        est->requirements,
+	                        r->prompt,
+	                        price_text,
+	                        time_text,
+	                        caps_text,
+	                        schema_text,
+	                        verif_text,
+	                        r->sealed,
+	                        att_text};
+	run_op(r->gw, req, r->caller, "market_create", 14, params, 201);
+	free(caps_text);
+	free(schema_text);
+	free(verif_text);
+	free(att_text);
+done:
+	free(r->sealed);
+	free(r);
+}
+
 static void run_job(gateway *gw, http_req *req, const principal *p)
 {
 	json_t *body = http_req_json(req);
 	if (!body)
 		return;
-	json_error err;
-	const char *prompt = NULL;
-	int confirmed = 0, has_price = 0, has_time = 0, has_caps = 0, has_att = 0;
-	int64_t price = 0, time_limit = 0;
-	const json_t *caps = NULL, *attachments = NULL, *schema = NULL, *verification = NULL;
-	json_t *pv = json_object_get(body, "prompt");
-	if (!pv || json_is_null(pv) || (json_is_string(pv) && json_string_length(pv) == 0)) {
-		http_reply_error(req, 400, ERR_PROMPT_REQUIRED, "prompt: required");
-		return;
-	}
-	if (json_req_string(body, "prompt", JOB_PROMPT_MAX, &prompt, &err) != 0 ||
-	    json_opt_bool(body, "confirmed", &confirmed, NULL, &err) != 0 ||
-	    json_opt_int(body, "price_cents", 0, JOB_PRICE_MAX, &price, &has_price, &err) != 0 ||
-	    json_opt_int(body, "time_limit_seconds", 1, JOB_TIME_LIMIT_MAX, &time_limit, &has_time,
-	                 &err) != 0 ||
-	    json_opt_string_array(body, "required_capabilities", PRINCIPAL_CAPABILITIES_MAX,
-	                          PRINCIPAL_CAPABILITY_LEN_MAX, &caps, &has_caps, &err) != 0 ||
-	    json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
-	                          &attachments, &has_att, &err) != 0) {
-		gw_reply_invalid(req, &err);
-		return;
-	}
-	if (read_output_schema(req, body, &schema) != 0 ||
-	    read_verification(req, body, &verification) != 0)
-		return;
-
-	job_estimate est;
-	structurer_builtin(prompt, &est);
-	if (!confirmed) {
-		/* Phase 1: the estimates; nothing is stored. */
-		http_reply_json(req, 200,
-		                json_pack("{s:b,s:s,s:s,s:s,s:I,s:i}", "needs_confirmation", 1, "title",
-		                          est.title, "description", est.description, "requirements",
-		                          est.requirements, "estimated_price_cents",
-		                          (json_int_t)est.price_cents, "estimated_time_limit_seconds",
-		                          est.time_limit_seconds));
-		return;
-	}
-
-	char *sealed = NULL;
-	if (read_env_vars(gw, req, body, &sealed) != 0)
-		return;
-	char id[IDS_MAX_LEN], price_text[24], time_text[16];
-	if (ids_new("job", id) != 0) {
-		free(sealed);
+	run_req *r = calloc(1, sizeof *r);
+	if (!r) {
 		gw_reply_unavailable(req);
 		return;
 	}
-	snprintf(price_text, sizeof price_text, "%lld",
-	         (long long)(has_price ? price : est.price_cents));
-	snprintf(time_text, sizeof time_text, "%lld",
-	         (long long)(has_time ? time_limit : est.time_limit_seconds));
-	char *caps_text = has_caps ? json_dumps(caps, JSON_COMPACT) : strdup("[]");
-	char *schema_text = schema ? json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	char *verif_text = verification ? json_dumps(verification, JSON_COMPACT) : NULL;
-	char *att_text = has_att ? json_dumps(attachments, JSON_COMPACT) : NULL;
-	const char *params[] = {id,          p->id,       p->project_id, est.title,
-	                        est.description, est.requirements, prompt, price_text,
-	                        time_text,   caps_text,   schema_text,   verif_text,
-	                        sealed,      att_text};
-	run_op(gw, req, p, "market_create", 14, params, 201);
-	free(caps_text);
-	free(schema_text);
-	free(verif_text);
-	free(att_text);
-	free(sealed);
+	r->gw = gw;
+	r->req = req;
+	r->caller = p;
+	json_error err;
+	json_t *pv = json_object_get(body, "prompt");
+	if (!pv || json_is_null(pv) || (json_is_string(pv) && json_string_length(pv) == 0)) {
+		http_reply_error(req, 400, ERR_PROMPT_REQUIRED, "prompt: required");
+		goto fail;
+	}
+	if (json_req_string(body, "prompt", JOB_PROMPT_MAX, &r->prompt, &err) != 0 ||
+	    json_opt_bool(body, "confirmed", &r->confirmed, NULL, &err) != 0 ||
+	    json_opt_int(body, "price_cents", 0, JOB_PRICE_MAX, &r->price, &r->has_price, &err) !=
+	            0 ||
+	    json_opt_int(body, "time_limit_seconds", 1, JOB_TIME_LIMIT_MAX, &r->time_limit,
+	                 &r->has_time, &err) != 0 ||
+	    json_opt_string_array(body, "required_capabilities", PRINCIPAL_CAPABILITIES_MAX,
+	                          PRINCIPAL_CAPABILITY_LEN_MAX, &r->caps, &r->has_caps, &err) != 0 ||
+	    json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
+	                          &r->attachments, &r->has_att, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		goto fail;
+	}
+	if (read_output_schema(req, body, &r->schema) != 0 ||
+	    read_verification(req, body, &r->verification) != 0)
+		goto fail;
+	if (r->confirmed && read_env_vars(gw, req, body, &r->sealed) != 0)
+		goto fail;
+	structurer_structure(gw->hc, gw->cfg, r->prompt, on_structured, r);
+	return;
+fail:
+	free(r);
 }
 
 /* ===== The other routes ===== */

@@ -130,12 +130,17 @@ static const var_def vars[] = {
 	  AT(max_output_bytes), "Largest output of a run, in bytes." },
 	{ "ERRAND_MAX_ATTACHMENT_BYTES", VAR_SIZE, "10485760", NULL, 1024, 1073741824, P_ALL, 0,
 	  AT(max_attachment_bytes), "Largest attachment, in bytes." },
-	{ "ERRAND_LLM_URL", VAR_URL, NULL, NULL, 0, 0, P_VERIFIER, 0, AT(llm_url),
-	  "Endpoint the verifier's judge asks." },
-	{ "ERRAND_LLM_MODEL", VAR_STRING, "gpt-4o-mini", NULL, 1, 200, P_VERIFIER, 0, AT(llm_model),
-	  "Model name sent to ERRAND_LLM_URL." },
-	{ "ERRAND_LLM_API_KEY", VAR_STRING, NULL, NULL, 1, 4096, P_VERIFIER, F_SECRET,
+	{ "ERRAND_LLM_URL", VAR_URL, NULL, NULL, 0, 0, P_GATEWAY | P_VERIFIER, 0, AT(llm_url),
+	  "An OpenAI-compatible chat-completions endpoint (…/v1/chat/completions): the gateway "
+	  "asks it to structure prompts, the verifier's judge asks it for verdicts. Unset: the "
+	  "built-in structurer." },
+	{ "ERRAND_LLM_MODEL", VAR_STRING, "gpt-4o-mini", NULL, 1, 200, P_GATEWAY | P_VERIFIER, 0,
+	  AT(llm_model), "Model name sent to ERRAND_LLM_URL." },
+	{ "ERRAND_LLM_API_KEY", VAR_STRING, NULL, NULL, 1, 4096, P_GATEWAY | P_VERIFIER, F_SECRET,
 	  AT(llm_api_key), "Bearer token for ERRAND_LLM_URL." },
+	{ "ERRAND_LLM_TIMEOUT_MS", VAR_INT, "10000", NULL, 100, 600000, P_GATEWAY | P_VERIFIER, 0,
+	  AT(llm_timeout_ms),
+	  "How long a call to ERRAND_LLM_URL may take before errand falls back, in milliseconds." },
 	{ "ERRAND_SECRETS_KEY", VAR_HEX64, NULL, NULL, 0, 0, P_ALL, F_SECRET, AT(secrets_key),
 	  "Key for encryption at rest: 64 hex digits (32 bytes)." },
 };

@@ -61,6 +61,7 @@ typedef struct config {
 	char *llm_url;		     /* ERRAND_LLM_URL, optional */
 	char *llm_model;	     /* ERRAND_LLM_MODEL */
 	char *llm_api_key;	     /* ERRAND_LLM_API_KEY, optional */
+	int llm_timeout_ms;	     /* ERRAND_LLM_TIMEOUT_MS */
 	char *secrets_key;	     /* ERRAND_SECRETS_KEY, optional (64 hex digits) */
 } config;
 

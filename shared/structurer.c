@@ -2,8 +2,12 @@
 #include "structurer.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 #define TITLE_WORDS 8
 #define BASE_PRICE 500
@@ -102,4 +106,132 @@ void structurer_builtin(const char *prompt, job_estimate *out)
 		out->price_cents = MAX_PRICE;
 	long t = BASE_TIME + (long)TIME_PER_WORD * extra;
 	out->time_limit_seconds = t > MAX_TIME ? MAX_TIME : (int)t;
+}
+
+/* ===== The model ===== */
+
+#define MODEL_PRICE_MAX 100000000
+#define MODEL_TIME_MAX (30 * 24 * 3600)
+
+static const char SYSTEM_PROMPT[] =
+	"You structure a task description into a job for a marketplace of AI agents. Answer "
+	"with one JSON object and nothing else, with exactly these members: \"title\" (at most "
+	"120 characters), \"description\" (a clear statement of the task), \"requirements\" (what "
+	"the delivered work must satisfy, one requirement per line starting with \"- \"), "
+	"\"estimated_price_cents\" (an integer: a fair price in US cents) and "
+	"\"estimated_time_limit_seconds\" (an integer: the time an agent needs).";
+
+typedef struct model_call {
+	structurer_cb cb;
+	void *arg;
+	char *prompt;
+} model_call;
+
+/* Copies a string member of at most `max` bytes into `out`. Returns 0 or -1. */
+static int take_string(const json_t *obj, const char *key, char *out, size_t max)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	if (!v || strlen(v) == 0 || strlen(v) > max)
+		return -1;
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
+/*
+ * Reads the model's fields from the content of its message (a JSON object,
+ * possibly inside a ``` fence). Returns 0, or -1 when anything is missing
+ * or out of range.
+ */
+static int parse_model_content(const char *content, job_estimate *out)
+{
+	const char *start = strchr(content, '{');
+	const char *end = strrchr(content, '}');
+	if (!start || !end || end < start)
+		return -1;
+	json_error_t jerr;
+	json_t *obj = json_loadb(start, (size_t)(end - start + 1), JSON_REJECT_DUPLICATES, &jerr);
+	int ok = json_is_object(obj) &&
+	         take_string(obj, "title", out->title, STRUCTURER_TITLE_MAX) == 0 &&
+	         take_string(obj, "description", out->description, STRUCTURER_TEXT_MAX) == 0 &&
+	         take_string(obj, "requirements", out->requirements, STRUCTURER_TEXT_MAX) == 0;
+	json_t *price = json_object_get(obj, "estimated_price_cents");
+	json_t *time = json_object_get(obj, "estimated_time_limit_seconds");
+	ok = ok && json_is_integer(price) && json_integer_value(price) >= 0 &&
+	     json_integer_value(price) <= MODEL_PRICE_MAX && json_is_integer(time) &&
+	     json_integer_value(time) >= 1 && json_integer_value(time) <= MODEL_TIME_MAX;
+	if (ok) {
+		out->price_cents = json_integer_value(price);
+		out->time_limit_seconds = (int)json_integer_value(time);
+	}
+	json_decref(obj);
+	return ok ? 0 : -1;
+}
+
+static void on_model(void *arg, const http_response *resp)
+{
+	model_call *m = arg;
+	job_estimate est;
+	memset(&est, 0, sizeof est);
+	int from_model = 0;
+	if (resp->error || resp->status != 200) {
+		log_warn("structurer: the model did not answer (%s); using the built-in rule",
+		         resp->error ? resp->error : "status not 200");
+	} else {
+		json_error_t jerr;
+		json_t *body = json_loadb(resp->body, resp->len, 0, &jerr);
+		const char *content = json_string_value(json_object_get(
+			json_object_get(json_array_get(json_object_get(body, "choices"), 0), "message"),
+			"content"));
+		if (content && parse_model_content(content, &est) == 0)
+			from_model = 1;
+		else
+			log_warn("structurer: the model's answer is not a valid job; using the "
+			         "built-in rule");
+		json_decref(body);
+	}
+	if (!from_model)
+		structurer_builtin(m->prompt, &est);
+	m->cb(m->arg, &est, from_model);
+	free(m->prompt);
+	free(m);
+}
+
+void structurer_structure(http_client *hc, const config *cfg, const char *prompt,
+                          structurer_cb cb, void *arg)
+{
+	job_estimate est;
+	if (!cfg->llm_url || !hc) {
+		structurer_builtin(prompt, &est);
+		cb(arg, &est, 0);
+		return;
+	}
+	model_call *m = calloc(1, sizeof *m);
+	json_t *req = json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}],s:{s:s},s:f}", "model",
+	                        cfg->llm_model, "messages", "role", "system", "content",
+	                        SYSTEM_PROMPT, "role", "user", "content", prompt,
+	                        "response_format", "type", "json_object", "temperature", 0.0);
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	char auth[4200];
+	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+	if (cfg->llm_api_key) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->llm_api_key);
+		headers[1] = auth;
+	}
+	if (m) {
+		m->cb = cb;
+		m->arg = arg;
+	}
+	if (!m || !body || !(m->prompt = strdup(prompt)) ||
+	    http_client_post(hc, cfg->llm_url, headers, body, strlen(body), cfg->llm_timeout_ms,
+	                     on_model, m) != 0) {
+		if (m)
+			free(m->prompt);
+		free(m);
+		free(body);
+		structurer_builtin(prompt, &est);
+		cb(arg, &est, 0);
+		return;
+	}
+	free(body);
 }

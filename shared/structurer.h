@@ -4,6 +4,9 @@
 
 #include <stdint.h>
 
+#include "config.h"
+#include "http_client.h"
+
 #define STRUCTURER_TITLE_MAX 120
 #define STRUCTURER_TEXT_MAX 4000
 
@@ -25,5 +28,18 @@ typedef struct job_estimate {
  * - time limit: 3600 s plus 60 per word beyond 20, at most 86400.
  */
 void structurer_builtin(const char *prompt, job_estimate *out);
+
+/* The estimate, and whether the model made it (1) or the built-in rule (0). */
+typedef void (*structurer_cb)(void *arg, const job_estimate *est, int from_model);
+
+/*
+ * Structures `prompt`: when ERRAND_LLM_URL is set, asks that
+ * OpenAI-compatible chat-completions endpoint for the same fields as JSON
+ * (within ERRAND_LLM_TIMEOUT_MS, on the loop through `hc`); any failure or
+ * an answer without valid fields falls back to structurer_builtin(). `cb`
+ * is called exactly once (at once when no model is configured).
+ */
+void structurer_structure(http_client *hc, const config *cfg, const char *prompt,
+                          structurer_cb cb, void *arg);
 
 #endif

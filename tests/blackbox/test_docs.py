@@ -43,8 +43,8 @@ class SettingsDocumented(unittest.TestCase):
         for method, path in routes:
             doc_path = "/".join("{%s}" % seg[1:] if seg.startswith(":") else seg
                                 for seg in path.split("/"))
-            self.assertIn(f"`{method} {doc_path}`", api, f"{method} {path} not in docs/api.md")
-            self.assertIn(f"{doc_path}:", openapi, f"{path} not in docs/openapi.yaml")
+            self.assertTrue(f"`{method} {doc_path}`" in api, f"{method} {path} not in docs/api.md")
+            self.assertTrue(f"{doc_path}:" in openapi, f"{path} not in docs/openapi.yaml")
 
 
 if __name__ == "__main__":

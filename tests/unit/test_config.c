@@ -303,12 +303,13 @@ static void test_bad_other_kinds(void)
 		load_fails(PROC_GATEWAY, "ERRAND_PUBLIC_URL", urls[i], "http:// or https://");
 	base_env();
 
-	/* The LLM settings are the verifier's: the gateway ignores them. */
+	/* The LLM settings are the gateway's and the verifier's: the scheduler ignores them. */
 	setenv("ERRAND_LLM_URL", "not a url", 1);
 	config c;
-	load_ok(&c, PROC_GATEWAY);
+	load_ok(&c, PROC_SCHEDULER);
 	CHECK(c.llm_url == NULL);
 	config_free(&c);
+	load_fails(PROC_GATEWAY, "ERRAND_LLM_URL", "not a url", "'not a url'");
 	load_fails(PROC_VERIFIER, "ERRAND_LLM_URL", "not a url", "'not a url'");
 	setenv("ERRAND_LLM_URL", "https://llm.example.com/v1/chat/completions", 1);
 	load_ok(&c, PROC_VERIFIER);
@@ -493,6 +494,7 @@ static void test_table_json(void)
 		"ERRAND_LLM_URL",
 		"ERRAND_LLM_MODEL",
 		"ERRAND_LLM_API_KEY",
+		"ERRAND_LLM_TIMEOUT_MS",
 		"ERRAND_SECRETS_KEY",
 	};
 	json_t *table = config_table_json();
@@ -519,7 +521,7 @@ static void test_table_json(void)
 	CHECK_INT(json_array_size(json_object_get(sched, "processes")), 1);
 	CHECK_STR(json_string_value(json_array_get(json_object_get(sched, "processes"), 0)),
 		  "errand-scheduler");
-	CHECK(json_is_true(json_object_get(json_array_get(table, 32), "secret")));
+	CHECK(json_is_true(json_object_get(json_array_get(table, 33), "secret")));
 	json_decref(table);
 }
 
@@ -570,7 +572,8 @@ static void test_log_summary(void)
 	CHECK_STR(json_string_value(json_object_get(cfg, "ERRAND_LOG_LEVEL")), "info");
 	CHECK_INT(json_array_size(json_object_get(cfg, "ERRAND_WEBHOOK_RETRY_SCHEDULE")), 8);
 	/* Not the gateway's: not shown. */
-	CHECK(json_object_get(cfg, "ERRAND_LLM_MODEL") == NULL);
+	CHECK(json_object_get(cfg, "ERRAND_RUN_EXPIRY_SECONDS") != NULL);
+	CHECK(json_object_get(cfg, "ERRAND_DISPATCHER_ADDR") == NULL);
 	CHECK(json_object_get(cfg, "ERRAND_SCHEDULER_ADDR") == NULL);
 	json_decref(line);
 	config_free(&c);
