@@ -1,6 +1,7 @@
 /* errandctl: the administration command line (migrations, principals, keys). */
 #include <event2/event.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "config.h"
 #include "db.h"
 #include "json.h"
+#include "ledger.h"
 #include "log.h"
 #include "migrate.h"
 #include "principals.h"
@@ -23,6 +25,7 @@ static const char USAGE[] =
 	"  principal create --role ROLE --name NAME [--capability CAP]... [--webhook-url URL]\n"
 	"                                 create a user, agent or admin and its first API key\n"
 	"  key create PRINCIPAL_ID        issue another API key for a principal\n"
+	"  topup PRINCIPAL_ID AMOUNT_CENTS  move money from outside into a wallet\n"
 	"  settings                       print every ERRAND_* setting: kind, default, processes\n"
 	"\n"
 	"Reads ERRAND_DATABASE_URL (and the other ERRAND_* settings) from the environment.\n"
@@ -110,40 +113,70 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(run->base);
 }
 
-/*
- * Runs one of the shared module's operations on a one-connection pool, the
- * same code path the gateway's admin routes use.
- */
-static int run_async(const config *cfg, const principal_spec *spec, const char *principal_id)
+/* The operation errandctl runs: which shared function, with what. */
+typedef struct ctl_op {
+	const principal_spec *spec;   /* principal create */
+	const char *principal_id;     /* key create, topup */
+	int64_t amount_cents;         /* topup */
+} ctl_op;
+
+/* Starts `op` on `db`; the answer reaches on_created. */
+static void start_op(db_pool *db, const ctl_op *op, ctl_run *run)
 {
-	ctl_run run = { .base = event_base_new(), .status = 1 };
-	db_check check = { .sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL };
-	db_options opt = { .size = 1,
-			   .queue_max = 16,
-			   .timeout_ms = cfg->db_timeout_ms,
-			   .check = &check,
-			   .on_fatal = on_fatal,
-			   .fatal_arg = &run };
+	if (op->spec)
+		principals_create(db, op->spec, on_created, run);
+	else if (op->amount_cents > 0)
+		ledger_topup(db, op->principal_id, op->amount_cents, NULL, on_created, run);
+	else
+		principals_issue_key(db, op->principal_id, on_created, run);
+}
+
+/*
+ * Runs one of the shared modules' operations on a one-connection pool: the
+ * same code path as the gateway's admin routes.
+ */
+static int run_async(const config *cfg, const ctl_op *op)
+{
+	ctl_run run = {.base = event_base_new(), .status = 1};
+	db_check check = {.sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL};
+	db_options opt = {.size = 1,
+	                  .queue_max = 16,
+	                  .timeout_ms = cfg->db_timeout_ms,
+	                  .check = &check,
+	                  .on_fatal = on_fatal,
+	                  .fatal_arg = &run};
 	db_pool *db = db_pool_new(run.base, cfg->database_url, &opt);
-	if (!db || db_pool_register(db, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N) != 0) {
+	if (!db || db_pool_register(db, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N) != 0 ||
+	    db_pool_register(db, LEDGER_STMTS, LEDGER_STMTS_N) != 0) {
 		fprintf(stderr, "errandctl: cannot set up the database pool\n");
 		db_pool_free(db);
 		event_base_free(run.base);
 		return 1;
 	}
 	db_pool_start(db);
-	if (spec)
-		principals_create(db, spec, on_created, &run);
-	else
-		principals_issue_key(db, principal_id, on_created, &run);
+	start_op(db, op, &run);
 	struct event *timeout = evtimer_new(run.base, on_timeout, &run);
-	struct timeval tv = { cfg->db_timeout_ms / 1000 + 5, 0 };
+	struct timeval tv = {cfg->db_timeout_ms / 1000 + 5, 0};
 	evtimer_add(timeout, &tv);
 	event_base_dispatch(run.base);
 	event_free(timeout);
 	db_pool_free(db);
 	event_base_free(run.base);
 	return run.status;
+}
+
+/* errandctl topup PRINCIPAL_ID AMOUNT_CENTS */
+static int cmd_topup(const config *cfg, const char *principal_id, const char *amount)
+{
+	char *end = NULL;
+	long long v = strtoll(amount, &end, 10);
+	if (!*amount || *end || v < 1 || v > LEDGER_TOPUP_MAX) {
+		fprintf(stderr, "errandctl topup: AMOUNT_CENTS: expected an integer from 1 to %d\n",
+		        LEDGER_TOPUP_MAX);
+		return EXIT_USAGE;
+	}
+	ctl_op op = {.principal_id = principal_id, .amount_cents = v};
+	return run_async(cfg, &op);
 }
 
 static int cmd_principal_create(const config *cfg, int argc, char **argv)
@@ -190,7 +223,8 @@ static int cmd_principal_create(const config *cfg, int argc, char **argv)
 			err.message);
 		status = EXIT_USAGE;
 	} else {
-		status = run_async(cfg, &spec, NULL);
+		ctl_op op = {.spec = &spec};
+		status = run_async(cfg, &op);
 	}
 	json_decref(body);
 	return status;
@@ -229,7 +263,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "principal") == 0 && argc >= 3 && strcmp(argv[2], "create") == 0) {
 		status = cmd_principal_create(&cfg, argc - 2, argv + 2);
 	} else if (strcmp(cmd, "key") == 0 && argc == 4 && strcmp(argv[2], "create") == 0) {
-		status = run_async(&cfg, NULL, argv[3]);
+		ctl_op op = {.principal_id = argv[3]};
+		status = run_async(&cfg, &op);
+	} else if (strcmp(cmd, "topup") == 0 && argc == 4) {
+		status = cmd_topup(&cfg, argv[2], argv[3]);
 	} else {
 		fprintf(stderr, "errandctl: unknown command or wrong arguments\n\n%s", USAGE);
 	}
