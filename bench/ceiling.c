@@ -12,7 +12,7 @@
 #define BODY "{\"status\":\"ok\"}"
 #define CONTENT_TYPE "application/json"
 
-/* The body, added by reference to each reply: evhttp copies nothing we own. */
+/* Reused for every reply, empty between replies: the body goes in by reference, uncopied. */
 static struct evbuffer *reply_body;
 
 static void usage(const char *prog)

@@ -28,6 +28,13 @@ typedef struct route {
 	int nsegments;
 	http_handler handler;
 	void *arg;
+	/* metric children of this route, looked up once (a request's hot path) */
+	metric *latency;
+	struct {
+		int status;
+		metric *m;
+	} counts[8];
+	int ncounts;
 } route;
 
 struct http_server {
@@ -47,9 +54,9 @@ struct http_server {
 struct http_req {
 	http_server *server;
 	struct evhttp_request *ev;
-	const route *route;
+	route *route;
 	const char *route_label;
-	char method[8];
+	const char *method; /* a static string */
 	char *path; /* decoded path, owned */
 	struct {
 		const char *name;
@@ -156,8 +163,7 @@ static void req_free(http_req *req)
  * the route, or NULL with `*path_matched` set when some route had the path
  * but not the method (405).
  */
-static const route *match_route(http_server *s, http_req *req, const char *raw_path,
-                                int *path_matched)
+static route *match_route(http_server *s, http_req *req, const char *raw_path, int *path_matched)
 {
 	char buf[2048];
 	char *segs[HTTP_MAX_SEGMENTS];
@@ -172,16 +178,16 @@ static const route *match_route(http_server *s, http_req *req, const char *raw_p
 	char *decoded[HTTP_MAX_SEGMENTS];
 	for (int i = 0; i < n; i++)
 		decoded[i] = evhttp_uridecode(segs[i], 0, NULL);
-	const route *found = NULL;
+	route *found = NULL;
 	for (int r = 0; r < s->nroutes && !found; r++) {
-		const route *rt = &s->routes[r];
+		route *rt = &s->routes[r];
 		if (rt->nsegments != n)
 			continue;
 		int ok = 1;
 		for (int i = 0; ok && i < n; i++)
-			ok = decoded[i] && (rt->segments[i][0] == ':'
-			                            ? decoded[i][0] != '\0'
-			                            : strcmp(rt->segments[i], decoded[i]) == 0);
+			ok = decoded[i] &&
+			     (rt->segments[i][0] == ':' ? decoded[i][0] != '\0'
+							: strcmp(rt->segments[i], decoded[i]) == 0);
 		if (!ok)
 			continue;
 		if (strcmp(rt->method, req->method) != 0) {
@@ -215,8 +221,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 	req->ev = ev;
 	req->start_ns = clock_mono_ns();
 	req->route_label = "unmatched";
-	snprintf(req->method, sizeof req->method, "%s",
-		 method_name(evhttp_request_get_command(ev)));
+	req->method = method_name(evhttp_request_get_command(ev));
 	s->inflight++;
 	set_request_id(req);
 
@@ -228,7 +233,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	int path_matched = 0;
-	const route *rt = match_route(s, req, raw && *raw ? raw : "/", &path_matched);
+	route *rt = match_route(s, req, raw && *raw ? raw : "/", &path_matched);
 	if (!rt) {
 		if (path_matched)
 			http_reply_error(req, 405, HTTP_ERR_METHOD_NOT_ALLOWED,
@@ -483,6 +488,26 @@ void http_req_add_header(http_req *req, const char *name, const char *value)
 	evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
 }
 
+/* The requests counter child for this request's route, method and status (cached per route). */
+static metric *request_counter(http_req *req, int status)
+{
+	route *rt = req->route;
+	if (rt)
+		for (int i = 0; i < rt->ncounts; i++)
+			if (rt->counts[i].status == status)
+				return rt->counts[i].m;
+	char code[16];
+	snprintf(code, sizeof code, "%d", status);
+	metric *m = metrics_with(req->server->m_requests, "route", req->route_label, "method",
+				 req->method, "status", code, NULL);
+	if (rt && rt->ncounts < (int)(sizeof rt->counts / sizeof rt->counts[0])) {
+		rt->counts[rt->ncounts].status = status;
+		rt->counts[rt->ncounts].m = m;
+		rt->ncounts++;
+	}
+	return m;
+}
+
 /* Frees a serialised body once the output buffer is done with it. */
 static void free_text(const void *data, size_t len, void *extra)
 {
@@ -508,13 +533,14 @@ static void finish(http_req *req, int status, const char *content_type)
 	}
 	evhttp_send_reply(req->ev, status, NULL, NULL);
 
-	char code[8];
-	snprintf(code, sizeof code, "%d", status);
-	metrics_add(metrics_with(s->m_requests, "route", req->route_label, "method", req->method,
-				 "status", code, NULL),
-		    1);
 	double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
-	metrics_observe(metrics_with(s->m_latency, "route", req->route_label, NULL), secs);
+	metrics_add(request_counter(req, status), 1);
+	route *rt = req->route;
+	if (rt && !rt->latency)
+		rt->latency = metrics_with(s->m_latency, "route", rt->pattern, NULL);
+	metrics_observe(rt ? rt->latency
+			   : metrics_with(s->m_latency, "route", req->route_label, NULL),
+			secs);
 	if (status >= 500)
 		log_write(LOG_LEVEL_WARN, req->request_id, NULL, "%s %s -> %d", req->method,
 			  req->path ? req->path : "?", status);

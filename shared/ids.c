@@ -39,22 +39,13 @@ static int increment_be(unsigned char *b, size_t n)
  */
 static void encode_body(uint64_t ms, const unsigned char rand[IDS_RAND_BYTES], char *out)
 {
-	unsigned char bytes[16];
-	for (int i = 0; i < 6; i++)
-		bytes[i] = (unsigned char)(ms >> (8 * (5 - i)));
-	memcpy(bytes + 6, rand, IDS_RAND_BYTES);
-
-	/* Bit 0 is the top bit of the 130-bit field whose top 2 bits are zero. */
-	for (int c = 0; c < IDS_BODY_LEN; c++) {
-		unsigned v = 0;
-		for (int k = 0; k < 5; k++) {
-			int bit = c * 5 + k - 2; /* index into the 128 bits */
-			unsigned b = 0;
-			if (bit >= 0)
-				b = (bytes[bit / 8] >> (7 - bit % 8)) & 1;
-			v = (v << 1) | b;
-		}
-		out[c] = crockford[v];
+	unsigned __int128 v = ms & 0xffffffffffffull;
+	for (int i = 0; i < IDS_RAND_BYTES; i++)
+		v = (v << 8) | rand[i];
+	/* The last character holds the lowest five bits. */
+	for (int c = IDS_BODY_LEN - 1; c >= 0; c--) {
+		out[c] = crockford[(unsigned)(v & 31)];
+		v >>= 5;
 	}
 }
 

@@ -91,11 +91,12 @@ class HoldExpiryTest(TimingBase):
                     slack=0.3)
         self.assertEqual(self.db_status(h1["id"]), "held", "something swept without a sweeper")
         r = self.cron()
-        self.assertGreaterEqual(r["released_holds"], 2, r)
         for h in (h1, h2):
             j = self.db_job(h["id"])
             self.assertEqual((j["status"], j["agent_id"], j["attempt_count"]),
                              ("queued", None, 0))
+        # the holds were released: the count must say so
+        self.assertGreaterEqual(r["released_holds"], 2, r)
         self.assertEqual(self.cron(), {"released_holds": 0, "failed_deadlines": 0})
         self.assertWallet(u, 800, 200)
 
@@ -231,7 +232,7 @@ class SchedulerTest(TimingBase):
     label = "msched"
 
     def test_scheduler_releases_holds_and_fails_deadlines(self):
-        self.start_scheduler()
+        sched = self.start_scheduler()
         u = self.new_user(cents=1000)
         a = self.new_agent()
         held = self.held_job(u, a, price=100)
@@ -243,6 +244,18 @@ class SchedulerTest(TimingBase):
         self.assertEqual(self.db_job(held["id"])["attempt_count"], 0)
         self.assertEqual(self.db_job(acc["id"])["attempt_count"], 1)
         self.assertWallet(u, 800, 200)
+
+        # the scheduler counts what it did
+        def counted():
+            text = sched.http("GET", "/metrics").text
+            return (harness.metric_sum(text, "errand_sweep_released_holds_total") >= 1
+                    and harness.metric_sum(text, "errand_sweep_failed_deadlines_total") >= 1)
+        try:
+            harness.wait_until(counted, 5, "the sweep metrics")
+        except AssertionError:
+            text = sched.http("GET", "/metrics").text
+            self.fail("the sweep metrics do not count the work done: %s" % [
+                l for l in text.splitlines() if l.startswith("errand_sweep_")])
 
     def test_two_schedulers_do_nothing_twice(self):
         self.start_scheduler()
