@@ -30,13 +30,20 @@ static unsigned role_bit(const char *role)
 	return 0;
 }
 
+static void release_reply(void *req)
+{
+	http_req_release(req);
+}
+
 /* Stores the answer of a request that reserved its Idempotency-Key. */
 static void idem_store(void *arg, http_req *req, int status, const char *content_type,
                        const char *body, size_t len)
 {
 	authn *a = arg;
+	/* The client sees the answer only once a retry would replay it. */
+	http_req_hold(req);
 	idempotency_finish(a->gw->db, a->p.id, http_req_path(req), a->idem_key, status,
-	                   content_type, body, len);
+	                   content_type, body, len, release_reply, req);
 }
 
 static void on_idem(void *arg, idem_verdict verdict, int status, const char *content_type,

@@ -333,12 +333,18 @@ fail:
 
 static void pay(gateway *gw, http_req *req, const principal *p)
 {
+	/* no fields, but a body that is not JSON is still refused */
+	if (!http_req_json(req))
+		return;
 	const char *params[] = {http_req_param(req, "id"), p->id};
 	run_op(gw, req, p, "market_pay", 2, params, 200);
 }
 
 static void cancel(gateway *gw, http_req *req, const principal *p)
 {
+	/* no fields, but a body that is not JSON is still refused */
+	if (!http_req_json(req))
+		return;
 	const char *params[] = {http_req_param(req, "id"), p->id};
 	run_op(gw, req, p, "market_cancel", 2, params, 200);
 }
@@ -367,6 +373,9 @@ static void pull(gateway *gw, http_req *req, const principal *p)
 
 static void reject_job(gateway *gw, http_req *req, const principal *p)
 {
+	/* no fields, but a body that is not JSON is still refused */
+	if (!http_req_json(req))
+		return;
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
 	const char *params[] = {http_req_param(req, "id"), p->id, hold};
@@ -375,6 +384,9 @@ static void reject_job(gateway *gw, http_req *req, const principal *p)
 
 static void accept_job(gateway *gw, http_req *req, const principal *p)
 {
+	/* no fields, but a body that is not JSON is still refused */
+	if (!http_req_json(req))
+		return;
 	const char *params[] = {http_req_param(req, "id"), p->id};
 	run_op(gw, req, p, "market_accept", 2, params, 200);
 }

@@ -72,6 +72,8 @@ struct http_req {
 	void (*data_free)(void *);
 	http_reply_hook hook;
 	void *hook_arg;
+	int status; /* of the reply being sent */
+	int held;   /* the reply hook holds the reply back */
 };
 
 /* ===== Routing ===== */
@@ -517,20 +519,11 @@ static void free_text(const void *data, size_t len, void *extra)
 }
 
 /* Sends what the output buffer holds, records metrics and frees `req`. */
-static void finish(http_req *req, int status, const char *content_type)
+/* Sends the reply prepared by finish(), records metrics and frees `req`. */
+static void send_now(http_req *req)
 {
 	http_server *s = req->server;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
-	evhttp_add_header(h, "Content-Type", content_type);
-	evhttp_add_header(h, "X-Request-Id", req->request_id);
-	if (s->stopping)
-		evhttp_add_header(h, "Connection", "close");
-	if (req->hook) {
-		struct evbuffer *out = evhttp_request_get_output_buffer(req->ev);
-		size_t len = evbuffer_get_length(out);
-		const char *body = len ? (const char *)evbuffer_pullup(out, -1) : "";
-		req->hook(req->hook_arg, req, status, content_type, body, len);
-	}
+	int status = req->status;
 	evhttp_send_reply(req->ev, status, NULL, NULL);
 
 	double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
@@ -549,6 +542,39 @@ static void finish(http_req *req, int status, const char *content_type)
 			  req->method, req->path ? req->path : "?", status, secs * 1000);
 	s->inflight--;
 	req_free(req);
+}
+
+/* Sets the reply's headers, lets the reply hook see it (and maybe hold it), then sends it. */
+static void finish(http_req *req, int status, const char *content_type)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Request-Id", req->request_id);
+	if (req->server->stopping)
+		evhttp_add_header(h, "Connection", "close");
+	req->status = status;
+	if (req->hook) {
+		struct evbuffer *out = evhttp_request_get_output_buffer(req->ev);
+		size_t len = evbuffer_get_length(out);
+		const char *body = len ? (const char *)evbuffer_pullup(out, -1) : "";
+		http_reply_hook hook = req->hook;
+		req->hook = NULL;
+		hook(req->hook_arg, req, status, content_type, body, len);
+		if (req->held)
+			return; /* http_req_release() sends it */
+	}
+	send_now(req);
+}
+
+void http_req_hold(http_req *req)
+{
+	req->held = 1;
+}
+
+void http_req_release(http_req *req)
+{
+	req->held = 0;
+	send_now(req);
 }
 
 void http_reply_raw(http_req *req, int status, const char *content_type, const void *body,

@@ -110,6 +110,16 @@ typedef void (*http_reply_hook)(void *arg, http_req *req, int status, const char
 /* Sets the reply hook of `req` (one per request; NULL removes it). */
 void http_req_on_reply(http_req *req, http_reply_hook hook, void *arg);
 
+/*
+ * Called from inside the reply hook: the reply is not sent when the hook
+ * returns but when http_req_release() is called (the request stays valid
+ * until then). Used to store a reply durably before the client sees it.
+ */
+void http_req_hold(http_req *req);
+
+/* Sends a reply held by http_req_hold() and frees the request. */
+void http_req_release(http_req *req);
+
 /* ===== Replying (each ends and frees the request) ===== */
 
 /* Replies `status` with `body` serialised (reference stolen; NULL is "{}"). */

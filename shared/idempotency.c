@@ -75,32 +75,51 @@ void idempotency_begin(db_pool *db, const char *principal_id, const char *scope,
 	}
 }
 
+/* Who waits for a record to be written. */
+typedef struct store_call {
+	void (*done)(void *arg);
+	void *arg;
+} store_call;
+
 static void on_stored(void *arg, PGresult *res, const char *error)
 {
-	(void)arg;
+	store_call *c = arg;
 	if (!db_result_ok(res))
 		log_warn("idempotency: storing an answer failed: %s", error ? error : "no result");
+	if (c->done)
+		c->done(c->arg);
+	free(c);
 }
 
 void idempotency_finish(db_pool *db, const char *principal_id, const char *scope,
                         const char *key, int status, const char *content_type,
-                        const char *body, size_t len)
+                        const char *body, size_t len, void (*done)(void *arg), void *arg)
 {
+	store_call *c = calloc(1, sizeof *c);
+	if (!c) {
+		if (done)
+			done(arg);
+		return;
+	}
+	c->done = done;
+	c->arg = arg;
 	if (status >= 500) {
 		const char *params[] = {principal_id, scope, key};
-		if (db_query(db, "idem_release", 3, params, on_stored, NULL) != 0)
-			log_warn("idempotency: cannot free a key");
+		if (db_query(db, "idem_release", 3, params, on_stored, c) != 0)
+			on_stored(c, NULL, "cannot queue the query");
 		return;
 	}
 	char status_text[16];
 	snprintf(status_text, sizeof status_text, "%d", status);
 	char *text = malloc(len + 1);
-	if (!text)
+	if (!text) {
+		on_stored(c, NULL, "out of memory");
 		return;
+	}
 	memcpy(text, body, len);
 	text[len] = '\0';
 	const char *params[] = {principal_id, scope, key, status_text, text, content_type};
-	if (db_query(db, "idem_store", 6, params, on_stored, NULL) != 0)
-		log_warn("idempotency: cannot store an answer");
+	if (db_query(db, "idem_store", 6, params, on_stored, c) != 0)
+		on_stored(c, NULL, "cannot queue the query");
 	free(text);
 }

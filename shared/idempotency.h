@@ -38,10 +38,11 @@ void idempotency_begin(db_pool *db, const char *principal_id, const char *scope,
 
 /*
  * Stores the answer of a reserved request, to be replayed; a 5xx answer is
- * not stored but frees the key, so that a retry runs again. Fire and forget.
+ * not stored but frees the key, so that a retry runs again. `done` (may be
+ * NULL) is called once the record is written (or writing failed, logged).
  */
 void idempotency_finish(db_pool *db, const char *principal_id, const char *scope,
                         const char *key, int status, const char *content_type,
-                        const char *body, size_t len);
+                        const char *body, size_t len, void (*done)(void *arg), void *arg);
 
 #endif

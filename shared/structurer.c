@@ -23,11 +23,30 @@ static void append(char *buf, size_t cap, size_t *used, const char *s, size_t n)
 {
 	if (*used + 1 >= cap)
 		return;
-	if (n > cap - 1 - *used)
+	if (n > cap - 1 - *used) {
 		n = cap - 1 - *used;
+		/* never cut a UTF-8 sequence: stop before its first byte */
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
 	memcpy(buf + *used, s, n);
 	*used += n;
 	buf[*used] = '\0';
+}
+
+/* Drops an incomplete UTF-8 sequence at the end of `buf` (a bounded copy may cut one). */
+static void utf8_trim_tail(char *buf)
+{
+	size_t n = strlen(buf);
+	size_t start = n;
+	while (start > 0 && ((unsigned char)buf[start - 1] & 0xC0) == 0x80)
+		start--;
+	if (start == 0)
+		return;
+	unsigned char lead = (unsigned char)buf[start - 1];
+	size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+	if (n - (start - 1) < want)
+		buf[start - 1] = '\0';
 }
 
 /* Copies `prompt` into `out` (size `cap`) with runs of whitespace as one space, trimmed. */
@@ -45,6 +64,7 @@ static void collapse(const char *prompt, char *out, size_t cap)
 	}
 	while (used > 0 && out[used - 1] == ' ')
 		out[--used] = '\0';
+	utf8_trim_tail(out);
 }
 
 /* Length of the sentence at `s`: up to and with its . ! or ? before a space, or the end. */
@@ -96,9 +116,10 @@ void structurer_builtin(const char *prompt, job_estimate *out)
 	if (tlen == 0)
 		snprintf(out->title, sizeof out->title, "Untitled job");
 
+	/* words of the whole prompt, not of the (bounded) description */
 	int words = 0;
-	for (const char *p = d; *p; p++)
-		if (*p != ' ' && (p == d || p[-1] == ' '))
+	for (const char *p = prompt; *p; p++)
+		if (!isspace((unsigned char)*p) && (p == prompt || isspace((unsigned char)p[-1])))
 			words++;
 	int extra = words > FREE_WORDS ? words - FREE_WORDS : 0;
 	out->price_cents = BASE_PRICE + (int64_t)PRICE_PER_WORD * extra;

@@ -465,7 +465,7 @@ BEGIN
     failed_deadlines := 0;
     FOR v_id IN SELECT id FROM jobs WHERE status = 'held' AND hold_expires_at <= now()
                 ORDER BY hold_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
-        IF market_expire_hold(v_id) IS NOT NULL THEN
+        IF (market_expire_hold(v_id)).id IS NOT NULL THEN
             released_holds := released_holds + 1;
         END IF;
     END LOOP;

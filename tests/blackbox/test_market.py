@@ -68,7 +68,7 @@ class CreateTest(MarketBase):
             (words(20), " ".join("Word%d" % i for i in range(8)), 500, 3600),
             (words(21), None, 525, 3660),
             (words(30), None, 750, 4200),
-            (words(1400), None, 35450, 86400),
+            (words(1400), None, 35000, 86400),
             (words(2100), None, 50000, 86400),
         ]
         for prompt, title, price, tl in cases:
@@ -101,7 +101,9 @@ class CreateTest(MarketBase):
                 self.assertEqual(r.status, 200, r)
                 self.assertIs(r.json.get("needs_confirmation"), True, r)
                 self.assertTrue(r.json.get("title"), r)
-                self.assertTrue(prompt.split()[0].startswith(r.json["title"].split()[0][:1]))
+                # the title's first word is the prompt's, capitalised
+                self.assertTrue(prompt.split()[0].lower().startswith(
+                    r.json["title"].split()[0][:1].lower()))
                 self.assertEqual(r.json["estimated_price_cents"], min(50000, 500 + 25 * extra))
                 self.assertEqual(r.json["estimated_time_limit_seconds"],
                                  min(86400, 3600 + 60 * extra))

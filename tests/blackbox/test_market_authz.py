@@ -159,8 +159,10 @@ class BadRequestTest(MarketCase):
         self.cap = "t-" + rand_hex(10)
         self.agent = self.new_agent()
         # (the agent cannot pull the pending job once paid: another capability)
-        pending = self.run_job(self.user, price=1000000, expect=402, caps=["x-" + self.cap])
-        self.topup(self.user["id"], 1000000)  # now a pay would succeed
+        # more than the wallet holds now (an earlier call's top-up may remain)
+        price = self.wallet(self.user)["available_cents"] + 1
+        pending = self.run_job(self.user, price=price, expect=402, caps=["x-" + self.cap])
+        self.topup(self.user["id"], price)  # now a pay would succeed
         held = self.held_job(self.user, self.agent, price=100)
         held2 = self.held_job(self.user, self.agent, price=100)
         accepted = self.accepted_job(self.user, self.agent, price=100)

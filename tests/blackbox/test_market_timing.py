@@ -128,6 +128,7 @@ class HoldExpiryTest(TimingBase):
 
 class DeadlineTest(TimingBase):
     label = "mdeadline"
+    HOLD = 10  # the holds here must outlive a slow pull -> accept
 
     def accepted_with_limit(self, user, agent, seconds=1, **kw):
         acc = self.accepted_job(user, agent, time_limit_seconds=seconds, **kw)
@@ -230,6 +231,7 @@ class SchedulerTest(TimingBase):
     """The scheduler's sweep and outbox relay (ERRAND_SWEEP_SECONDS=1)."""
 
     label = "msched"
+    HOLD = 3
 
     def test_scheduler_releases_holds_and_fails_deadlines(self):
         sched = self.start_scheduler()

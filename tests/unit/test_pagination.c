@@ -152,16 +152,8 @@ static void test_malformed_cursors(void)
 	pagination_pos pos;
 
 	/* Not base64url at all. */
-	static const char *const raw[] = { "",
-					   "!!!!",
-					   "abc=",
-					   "YWJj==",
-					   "a b",
-					   "a+b/",
-					   "A",
-					   "AAAAA",
-					   "%41%42",
-					   "\xc3\xa9\xc3\xa9" };
+	static const char *const raw[] = { "",	   "!!!!", "abc=",  "YWJj==", "a b",
+					   "a+b/", "A",	   "AAAAA", "%41%42", "\xc3\xa9\xc3\xa9" };
 	for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
 		if (pagination_parse(raw[i], &pos) != -1) {
 			fprintf(stderr, "cursor '%s' accepted\n", raw[i]);
@@ -175,7 +167,7 @@ static void test_malformed_cursors(void)
 	int n = 0;
 	plains[n++] = "2026-03-19 12:00:00+00";		   /* no '|' */
 	plains[n++] = "2026-03-19 12:00:00+00|";	   /* no id */
-	plains[n++] = "2026-03-19 12:00:00+00|not an id"; /* bad id */
+	plains[n++] = "2026-03-19 12:00:00+00|not an id";  /* bad id */
 	plains[n++] = "2026-03-19 12:00:00+00|trf_";	   /* bad id */
 	plains[n++] = "2026-03-19 12:00:00+00|TRF_01HXYZ"; /* bad id */
 	static char with_id[8][128];

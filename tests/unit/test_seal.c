@@ -188,7 +188,8 @@ static void test_changed_byte_fails(void)
 			char *changed = sealed_of(raw, n);
 			char *o = seal_decrypt(key, changed, &len);
 			if (o) {
-				fprintf(stderr, "byte %d bit %d changed and still opened\n", i, bit);
+				fprintf(stderr, "byte %d bit %d changed and still opened\n", i,
+					bit);
 				exit(1);
 			}
 			free(changed);

@@ -39,9 +39,11 @@ static int utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-							      : (*p & 0xf8) == 0xf0 ? 3
-										     : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 		if (n < 0)
 			return 0;
 		p++;
@@ -119,12 +121,12 @@ static void test_builtin_price_and_time(void)
 		long long price;
 		int time;
 	} cases[] = {
-		{ "word", 1, 500, 3600 },	  { "word", 20, 500, 3600 },
-		{ "word", 21, 525, 3660 },	  { "word", 22, 550, 3720 },
-		{ "word", 100, 2500, 8400 },	  { "w", 1399, 34975, 86340 },
-		{ "w", 1400, 35000, 86400 },	  { "w", 1401, 35025, 86400 },
-		{ "a", 1999, 49975, 86400 },	  { "a", 2000, 50000, 86400 },
-		{ "a", 2001, 50000, 86400 },	  { "a", 3000, 50000, 86400 },
+		{ "word", 1, 500, 3600 },    { "word", 20, 500, 3600 },
+		{ "word", 21, 525, 3660 },   { "word", 22, 550, 3720 },
+		{ "word", 100, 2500, 8400 }, { "w", 1399, 34975, 86340 },
+		{ "w", 1400, 35000, 86400 }, { "w", 1401, 35025, 86400 },
+		{ "a", 1999, 49975, 86400 }, { "a", 2000, 50000, 86400 },
+		{ "a", 2001, 50000, 86400 }, { "a", 3000, 50000, 86400 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *p = words(cases[i].word, cases[i].n);
@@ -138,7 +140,7 @@ static void test_builtin_price_and_time(void)
 		free(p);
 	}
 	/* Words are counted however much whitespace separates them. */
-	job_estimate e = builtin(" a\t\tb \n c  d e f g h i j k l m n o p q r s t u v ");
+	job_estimate e = builtin(" a\t\tb \n c  d e f g h i j k l m n o p q r s t u ");
 	CHECK_INT(e.price_cents, 525);
 	CHECK_INT(e.time_limit_seconds, 3660);
 }
@@ -179,27 +181,42 @@ static void test_builtin_limits(void)
 /* Cutting to a byte limit never splits a UTF-8 character: the texts stay valid UTF-8. */
 static void test_builtin_keeps_utf8_valid(void)
 {
-	/* "Привет" is 12 bytes: eight such words with spaces pass the title's 120 bytes. */
-	char *ru = words("\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82x", 10);
+	/*
+	 * "Приветствую" is 22 bytes: eight such words pass the title's 120 bytes,
+	 * which end inside the sixth word's third letter.
+	 */
+	char *ru = words("\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82\xd1\x81\xd1\x82"
+			 "\xd0\xb2\xd1\x83\xd1\x8e",
+			 10);
+	int bad = 0;
 	job_estimate e = builtin(ru);
 	CHECK(strlen(e.title) <= STRUCTURER_TITLE_MAX);
 	if (!utf8_valid(e.title)) {
-		fprintf(stderr, "title of a Cyrillic prompt is not valid UTF-8 (%zu bytes)\n",
+		fprintf(stderr, "the title of ten Cyrillic words is not valid UTF-8 (%zu bytes)\n",
 			strlen(e.title));
-		exit(1);
+		bad = 1;
 	}
 	free(ru);
-	/* An odd byte then two-byte characters: the 4000-byte cut falls inside one. */
-	char *long_text = words("x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 600);
+	/* Words of six bytes ("xéé "): the 4000-byte cut falls inside an "é". */
+	char *long_text = words("x\xc3\xa9\xc3\xa9", 1000);
 	e = builtin(long_text);
 	CHECK(strlen(e.description) <= STRUCTURER_TEXT_MAX);
-	if (!utf8_valid(e.description) || !utf8_valid(e.requirements)) {
-		fprintf(stderr, "description (%zu bytes) or requirements (%zu bytes) of a long "
-				"prompt with accents is not valid UTF-8\n",
-			strlen(e.description), strlen(e.requirements));
-		exit(1);
+	if (!utf8_valid(e.description)) {
+		fprintf(stderr,
+			"the description of a 6000-byte prompt with accents is not valid "
+			"UTF-8 (%zu bytes)\n",
+			strlen(e.description));
+		bad = 1;
+	}
+	if (!utf8_valid(e.requirements)) {
+		fprintf(stderr,
+			"the requirements of a 6000-byte prompt with accents are not valid "
+			"UTF-8 (%zu bytes)\n",
+			strlen(e.requirements));
+		bad = 1;
 	}
 	free(long_text);
+	CHECK(!bad);
 }
 
 static void test_builtin_deterministic(void)
@@ -219,9 +236,9 @@ static void test_builtin_deterministic(void)
 
 /* ===== The model: a fake chat-completions endpoint ===== */
 
-#define MODEL_CONTENT                                                                            \
-	"{\"title\":\"Translate the contract\",\"description\":\"Translate the attached "       \
-	"contract into French.\",\"requirements\":\"- French\\n- Keep the layout\","            \
+#define MODEL_CONTENT                                                                     \
+	"{\"title\":\"Translate the contract\",\"description\":\"Translate the attached " \
+	"contract into French.\",\"requirements\":\"- French\\n- Keep the layout\","      \
 	"\"estimated_price_cents\":1234,\"estimated_time_limit_seconds\":5400}"
 
 /* A chat-completions answer whose message content is `content`. */
@@ -250,9 +267,10 @@ static void model_handler(int fd, const fake_request *req)
 	} else if (strcmp(p, "/500") == 0) {
 		reply_content(fd, 500, MODEL_CONTENT);
 	} else if (strcmp(p, "/string-price") == 0) {
-		reply_content(fd, 200,
-			      "{\"title\":\"T\",\"description\":\"D\",\"requirements\":\"- R\","
-			      "\"estimated_price_cents\":\"900\",\"estimated_time_limit_seconds\":60}");
+		reply_content(
+			fd, 200,
+			"{\"title\":\"T\",\"description\":\"D\",\"requirements\":\"- R\","
+			"\"estimated_price_cents\":\"900\",\"estimated_time_limit_seconds\":60}");
 	} else if (strcmp(p, "/zero-time") == 0) {
 		reply_content(fd, 200,
 			      "{\"title\":\"T\",\"description\":\"D\",\"requirements\":\"- R\","
@@ -409,9 +427,9 @@ static void test_model_failures_fall_back(void)
 	struct event_base *base = event_base_new();
 	http_client *hc = http_client_new(base);
 	CHECK(hc != NULL);
-	static const char *const paths[] = { "/garbage",	"/content-garbage", "/500",
-					     "/string-price",	"/zero-time",	    "/missing",
-					     "/no-choices",	"/nowhere" };
+	static const char *const paths[] = { "/garbage",      "/content-garbage", "/500",
+					     "/string-price", "/zero-time",	  "/missing",
+					     "/no-choices",   "/nowhere" };
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		config cfg = model_config(port, paths[i], 5000);
 		answer a = structure(base, hc, &cfg);

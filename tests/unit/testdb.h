@@ -176,8 +176,9 @@ static inline char *tdb_scratch_create(const char *what)
 static inline char *tdb_principal(const char *url, const char *role, const char *caps,
 				  char id[IDS_MAX_LEN])
 {
-	const char *prefix = strcmp(role, "user") == 0 ? "usr" : strcmp(role, "agent") == 0 ? "agt"
-											     : "adm";
+	const char *prefix = strcmp(role, "user") == 0	  ? "usr"
+			     : strcmp(role, "agent") == 0 ? "agt"
+							  : "adm";
 	CHECK_INT(ids_new(prefix, id), 0);
 	const char *params[] = { id, role, caps ? caps : "{}" };
 	tdb_ok(url,
@@ -207,12 +208,13 @@ static inline long long tdb_balance(const char *url, const char *account)
 	return tdb_int(url, "SELECT balance FROM ledger_accounts WHERE id = $1", 1, params);
 }
 
-/* Fails the test unless the ledger's and the jobs' invariant views are empty. */
-static inline void tdb_check_invariants(const char *url)
+/* Fails the test unless ledger_violations (and job_violations if `jobs`) are empty. */
+static inline void tdb_check_invariants(const char *url, int jobs)
 {
 	PGresult *res = tdb_exec(url,
-				 "SELECT violation, detail FROM ledger_violations UNION ALL"
-				 " SELECT violation, job_id FROM job_violations",
+				 jobs ? "SELECT violation, detail FROM ledger_violations UNION ALL"
+					" SELECT violation, job_id FROM job_violations"
+				      : "SELECT violation, detail FROM ledger_violations",
 				 0, NULL);
 	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
 	for (int i = 0; i < PQntuples(res); i++)
@@ -223,8 +225,9 @@ static inline void tdb_check_invariants(const char *url)
 }
 
 /*
- * Runs `sqls[i]` on `n` connections of their own at the same time (all
- * sent before any answer is read); returns each one's first result
+ * Runs `sqls[i]` (one or more statements) on `n` connections of their own
+ * at the same time, all sent before any answer is read. Returns for each
+ * its first error, else its first result with rows, else its first result
  * (caller clears each and frees the array).
  */
 static inline PGresult **tdb_parallel(const char *url, int n, const char *const *sqls)
@@ -239,10 +242,17 @@ static inline PGresult **tdb_parallel(const char *url, int n, const char *const 
 	for (int i = 0; i < n; i++) {
 		PGresult *res;
 		while ((res = PQgetResult(conns[i])) != NULL) {
-			if (!out[i])
+			ExecStatusType st = PQresultStatus(res), kept = PGRES_EMPTY_QUERY;
+			if (out[i])
+				kept = PQresultStatus(out[i]);
+			int better = !out[i] || (!db_result_ok(res) && db_result_ok(out[i])) ||
+				     (st == PGRES_TUPLES_OK && kept == PGRES_COMMAND_OK);
+			if (better) {
+				PQclear(out[i]);
 				out[i] = res;
-			else
+			} else {
 				PQclear(res);
+			}
 		}
 		PQfinish(conns[i]);
 	}
