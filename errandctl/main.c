@@ -115,9 +115,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* The operation errandctl runs: which shared function, with what. */
 typedef struct ctl_op {
-	const principal_spec *spec;   /* principal create */
-	const char *principal_id;     /* key create, topup */
-	int64_t amount_cents;         /* topup */
+	const principal_spec *spec; /* principal create */
+	const char *principal_id;   /* key create, topup */
+	int64_t amount_cents;	    /* topup */
 } ctl_op;
 
 /* Starts `op` on `db`; the answer reaches on_created. */
@@ -137,14 +137,14 @@ static void start_op(db_pool *db, const ctl_op *op, ctl_run *run)
  */
 static int run_async(const config *cfg, const ctl_op *op)
 {
-	ctl_run run = {.base = event_base_new(), .status = 1};
-	db_check check = {.sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL};
-	db_options opt = {.size = 1,
-	                  .queue_max = 16,
-	                  .timeout_ms = cfg->db_timeout_ms,
-	                  .check = &check,
-	                  .on_fatal = on_fatal,
-	                  .fatal_arg = &run};
+	ctl_run run = { .base = event_base_new(), .status = 1 };
+	db_check check = { .sql = MIGRATE_VERSION_SQL, .verify = check_schema, .arg = NULL };
+	db_options opt = { .size = 1,
+			   .queue_max = 16,
+			   .timeout_ms = cfg->db_timeout_ms,
+			   .check = &check,
+			   .on_fatal = on_fatal,
+			   .fatal_arg = &run };
 	db_pool *db = db_pool_new(run.base, cfg->database_url, &opt);
 	if (!db || db_pool_register(db, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N) != 0 ||
 	    db_pool_register(db, LEDGER_STMTS, LEDGER_STMTS_N) != 0) {
@@ -156,7 +156,7 @@ static int run_async(const config *cfg, const ctl_op *op)
 	db_pool_start(db);
 	start_op(db, op, &run);
 	struct event *timeout = evtimer_new(run.base, on_timeout, &run);
-	struct timeval tv = {cfg->db_timeout_ms / 1000 + 5, 0};
+	struct timeval tv = { cfg->db_timeout_ms / 1000 + 5, 0 };
 	evtimer_add(timeout, &tv);
 	event_base_dispatch(run.base);
 	event_free(timeout);
@@ -172,10 +172,10 @@ static int cmd_topup(const config *cfg, const char *principal_id, const char *am
 	long long v = strtoll(amount, &end, 10);
 	if (!*amount || *end || v < 1 || v > LEDGER_TOPUP_MAX) {
 		fprintf(stderr, "errandctl topup: AMOUNT_CENTS: expected an integer from 1 to %d\n",
-		        LEDGER_TOPUP_MAX);
+			LEDGER_TOPUP_MAX);
 		return EXIT_USAGE;
 	}
-	ctl_op op = {.principal_id = principal_id, .amount_cents = v};
+	ctl_op op = { .principal_id = principal_id, .amount_cents = v };
 	return run_async(cfg, &op);
 }
 
@@ -223,7 +223,7 @@ static int cmd_principal_create(const config *cfg, int argc, char **argv)
 			err.message);
 		status = EXIT_USAGE;
 	} else {
-		ctl_op op = {.spec = &spec};
+		ctl_op op = { .spec = &spec };
 		status = run_async(cfg, &op);
 	}
 	json_decref(body);
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "principal") == 0 && argc >= 3 && strcmp(argv[2], "create") == 0) {
 		status = cmd_principal_create(&cfg, argc - 2, argv + 2);
 	} else if (strcmp(cmd, "key") == 0 && argc == 4 && strcmp(argv[2], "create") == 0) {
-		ctl_op op = {.principal_id = argv[3]};
+		ctl_op op = { .principal_id = argv[3] };
 		status = run_async(&cfg, &op);
 	} else if (strcmp(cmd, "topup") == 0 && argc == 4) {
 		status = cmd_topup(&cfg, argv[2], argv[3]);

@@ -24,17 +24,18 @@ static void upload(gateway *gw, http_req *req, const principal *p)
 	const unsigned char *data = http_req_body(req, &len);
 	if (len > gw->cfg->max_attachment_bytes) {
 		http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE,
-		                 "an attachment may have at most %zu bytes",
-		                 gw->cfg->max_attachment_bytes);
+				 "an attachment may have at most %zu bytes",
+				 gw->cfg->max_attachment_bytes);
 		return;
 	}
 	const char *filename = http_req_query(req, "filename");
 	if (!filename || !*filename)
 		filename = "attachment";
 	if (strlen(filename) > ATTACHMENT_FILENAME_MAX || strpbrk(filename, "/\\\"\r\n")) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "filename: at most %d bytes, without slashes, quotes or line breaks",
-		                 ATTACHMENT_FILENAME_MAX);
+		http_reply_error(
+			req, 400, HTTP_ERR_INVALID_REQUEST,
+			"filename: at most %d bytes, without slashes, quotes or line breaks",
+			ATTACHMENT_FILENAME_MAX);
 		return;
 	}
 	const char *type = http_req_header(req, "Content-Type");
@@ -49,7 +50,7 @@ static void upload_route(http_req *req, void *arg)
 }
 
 static void on_read(void *arg, int found, const char *filename, const char *content_type,
-                    const unsigned char *data, size_t len, const char *error)
+		    const unsigned char *data, size_t len, const char *error)
 {
 	http_req *req = arg;
 	if (error) {

@@ -37,17 +37,17 @@ static void release_reply(void *req)
 
 /* Stores the answer of a request that reserved its Idempotency-Key. */
 static void idem_store(void *arg, http_req *req, int status, const char *content_type,
-                       const char *body, size_t len)
+		       const char *body, size_t len)
 {
 	authn *a = arg;
 	/* The client sees the answer only once a retry would replay it. */
 	http_req_hold(req);
 	idempotency_finish(a->gw->db, a->p.id, http_req_path(req), a->idem_key, status,
-	                   content_type, body, len, release_reply, req);
+			   content_type, body, len, release_reply, req);
 }
 
 static void on_idem(void *arg, idem_verdict verdict, int status, const char *content_type,
-                    const char *body)
+		    const char *body)
 {
 	authn *a = arg;
 	http_req *req = a->req;
@@ -62,11 +62,11 @@ static void on_idem(void *arg, idem_verdict verdict, int status, const char *con
 		break;
 	case IDEM_REUSED:
 		http_reply_error(req, 422, IDEMPOTENCY_ERR_REUSED,
-		                 "this Idempotency-Key was used with another request");
+				 "this Idempotency-Key was used with another request");
 		break;
 	case IDEM_IN_PROGRESS:
 		http_reply_error(req, 409, IDEMPOTENCY_ERR_IN_PROGRESS,
-		                 "the first request with this Idempotency-Key is still running");
+				 "the first request with this Idempotency-Key is still running");
 		break;
 	default:
 		gw_reply_unavailable(req);
@@ -83,7 +83,8 @@ static void idem_start(authn *a)
 	http_req *req = a->req;
 	if (strlen(a->idem_key) == 0 || strlen(a->idem_key) > IDEMPOTENCY_KEY_MAX) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "Idempotency-Key: expected 1 to %d characters", IDEMPOTENCY_KEY_MAX);
+				 "Idempotency-Key: expected 1 to %d characters",
+				 IDEMPOTENCY_KEY_MAX);
 		return;
 	}
 	size_t blen = 0;

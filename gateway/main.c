@@ -13,17 +13,17 @@
 
 int main(void)
 {
-	const db_stmt *const tables[] = {PRINCIPALS_STMTS, LEDGER_STMTS, JOBS_STMTS, OUTBOX_STMTS,
-	                                 IDEMPOTENCY_STMTS, ATTACHMENTS_STMTS};
-	const size_t counts[] = {PRINCIPALS_STMTS_N, LEDGER_STMTS_N, JOBS_STMTS_N, OUTBOX_STMTS_N,
-	                         IDEMPOTENCY_STMTS_N, ATTACHMENTS_STMTS_N};
+	const db_stmt *const tables[] = { PRINCIPALS_STMTS, LEDGER_STMTS,      JOBS_STMTS,
+					  OUTBOX_STMTS,	    IDEMPOTENCY_STMTS, ATTACHMENTS_STMTS };
+	const size_t counts[] = { PRINCIPALS_STMTS_N, LEDGER_STMTS_N,	   JOBS_STMTS_N,
+				  OUTBOX_STMTS_N,     IDEMPOTENCY_STMTS_N, ATTACHMENTS_STMTS_N };
 	service *svc = service_new(PROC_GATEWAY, tables, counts, 6);
 	const config *cfg = service_config(svc);
-	gateway gw = {.svc = svc, .db = service_db(svc), .cfg = cfg};
-	gw.outbox = (outbox){.db = gw.db,
-	                     .redis = service_redis(svc),
-	                     .prefix = cfg->stream_prefix,
-	                     .maxlen = cfg->stream_maxlen};
+	gateway gw = { .svc = svc, .db = service_db(svc), .cfg = cfg };
+	gw.outbox = (outbox){ .db = gw.db,
+			      .redis = service_redis(svc),
+			      .prefix = cfg->stream_prefix,
+			      .maxlen = cfg->stream_maxlen };
 	gw.has_secrets_key = seal_key_parse(cfg->secrets_key, gw.secrets_key) == 0;
 	if (cfg->llm_url && !(gw.hc = http_client_new(service_base(svc)))) {
 		log_error("cannot create the HTTP client");

@@ -25,14 +25,14 @@ static const struct {
 	int status;
 	const char *message;
 } OUTCOMES[] = {
-	{JOB_NOT_FOUND, 404, "no such job"},
-	{JOB_INSUFFICIENT_BALANCE, 402, "the wallet does not cover the price"},
-	{JOB_NOT_PENDING_PAYMENT, 400, "the job is not pending payment"},
-	{JOB_NOT_HELD, 409, "the job is not held by this agent"},
-	{JOB_HOLD_EXPIRED, 410, "the hold has expired; the job is back in the queue"},
-	{JOB_NOT_ACCEPTED, 409, "the job is not accepted by this agent"},
-	{JOB_DEADLINE_PASSED, 400, "the deadline has passed; the attempt failed"},
-	{JOB_ATTACHMENT_NOT_FOUND, 400, "an attachment is not one of the caller's uploads"},
+	{ JOB_NOT_FOUND, 404, "no such job" },
+	{ JOB_INSUFFICIENT_BALANCE, 402, "the wallet does not cover the price" },
+	{ JOB_NOT_PENDING_PAYMENT, 400, "the job is not pending payment" },
+	{ JOB_NOT_HELD, 409, "the job is not held by this agent" },
+	{ JOB_HOLD_EXPIRED, 410, "the hold has expired; the job is back in the queue" },
+	{ JOB_NOT_ACCEPTED, 409, "the job is not accepted by this agent" },
+	{ JOB_DEADLINE_PASSED, 400, "the deadline has passed; the attempt failed" },
+	{ JOB_ATTACHMENT_NOT_FOUND, 400, "an attachment is not one of the caller's uploads" },
 };
 
 /* A marketplace request in progress. */
@@ -40,7 +40,7 @@ typedef struct market_req {
 	gateway *gw;
 	http_req *req;
 	const principal *caller; /* owned by `req` */
-	int created_status;      /* 201 for a creation, else 200 */
+	int created_status;	 /* 201 for a creation, else 200 */
 } market_req;
 
 /* ===== Replies ===== */
@@ -90,15 +90,16 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 			if (strcmp(OUTCOMES[i].outcome, outcome) == 0)
 				break;
 		int status = i < sizeof OUTCOMES / sizeof OUTCOMES[0] ? OUTCOMES[i].status : 409;
-		const char *message = i < sizeof OUTCOMES / sizeof OUTCOMES[0] ? OUTCOMES[i].message
-		                                                               : outcome;
-		const char *code = strcmp(outcome, JOB_NOT_FOUND) == 0 ? ERR_JOB_NOT_FOUND : outcome;
+		const char *message =
+			i < sizeof OUTCOMES / sizeof OUTCOMES[0] ? OUTCOMES[i].message : outcome;
+		const char *code =
+			strcmp(outcome, JOB_NOT_FOUND) == 0 ? ERR_JOB_NOT_FOUND : outcome;
 		json_t *extra = NULL;
 		if (row) {
 			/* a refusal may still have changed the job (a hold expired, a
 			 * deadline failed the attempt, a job created unpaid) */
 			outbox_publish_job(&m->gw->outbox,
-			                   json_string_value(json_object_get(row, "id")));
+					   json_string_value(json_object_get(row, "id")));
 			extra = json_pack("{s:o}", "job", view(m->gw, row, m->caller));
 		}
 		http_reply_error_with(req, status, code, extra, message);
@@ -122,7 +123,7 @@ static market_req *market_req_new(gateway *gw, http_req *req, const principal *p
 
 /* Runs operation `stmt` and answers its outcome. */
 static void run_op(gateway *gw, http_req *req, const principal *p, const char *stmt, int nparams,
-                   const char *const *params, int created_status)
+		   const char *const *params, int created_status)
 {
 	market_req *m = market_req_new(gw, req, p);
 	if (!m)
@@ -145,8 +146,8 @@ static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **
 		return 0;
 	if (!json_is_object(env) || json_object_size(env) > ENV_VARS_MAX) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "envVars: expected an object of at most %d string values",
-		                 ENV_VARS_MAX);
+				 "envVars: expected an object of at most %d string values",
+				 ENV_VARS_MAX);
 		return -1;
 	}
 	const char *k;
@@ -155,8 +156,8 @@ static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **
 	{
 		if (!json_is_string(v) || json_string_length(v) > ENV_VALUE_MAX) {
 			http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-			                 "envVars.%s: expected a string of at most %d bytes", k,
-			                 ENV_VALUE_MAX);
+					 "envVars.%s: expected a string of at most %d bytes", k,
+					 ENV_VALUE_MAX);
 			return -1;
 		}
 	}
@@ -164,7 +165,7 @@ static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **
 		return 0;
 	if (!gw->has_secrets_key) {
 		http_reply_error(req, 503, ERR_SECRETS_UNAVAILABLE,
-		                 "envVars cannot be stored: ERRAND_SECRETS_KEY is not configured");
+				 "envVars cannot be stored: ERRAND_SECRETS_KEY is not configured");
 		return -1;
 	}
 	char *plain = json_dumps(env, JSON_COMPACT);
@@ -185,7 +186,7 @@ static int read_output_schema(http_req *req, const json_t *body, const json_t **
 		*out = NULL;
 	if (*out && !json_is_object(*out) && !json_is_boolean(*out)) {
 		http_reply_error(req, 400, ERR_INVALID_OUTPUT_SCHEMA,
-		                 "output_schema: expected a JSON Schema (an object or a boolean)");
+				 "output_schema: expected a JSON Schema (an object or a boolean)");
 		return -1;
 	}
 	return 0;
@@ -204,18 +205,18 @@ static int read_verification(http_req *req, const json_t *body, const json_t **o
 	int judge = 0;
 	if (!json_is_object(*out)) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "verification: expected an object");
+				 "verification: expected an object");
 		return -1;
 	}
 	if (json_opt_string(*out, "webhook_url", PRINCIPAL_URL_MAX, &url, NULL, &err) != 0 ||
 	    json_opt_bool(*out, "judge", &judge, NULL, &err) != 0) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "verification.%s: %s",
-		                 err.field, err.message);
+				 err.field, err.message);
 		return -1;
 	}
 	if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "verification.webhook_url: expected an http:// or https:// URL");
+				 "verification.webhook_url: expected an http:// or https:// URL");
 		return -1;
 	}
 	return 0;
@@ -242,11 +243,11 @@ static void on_structured(void *arg, const job_estimate *est, int from_model)
 	if (!r->confirmed) {
 		/* Phase 1: the estimates; nothing is stored. */
 		http_reply_json(req, 200,
-		                json_pack("{s:b,s:s,s:s,s:s,s:I,s:i}", "needs_confirmation", 1, "title",
-		                          est->title, "description", est->description, "requirements",
-		                          est->requirements, "estimated_price_cents",
-		                          (json_int_t)est->price_cents, "estimated_time_limit_seconds",
-		                          est->time_limit_seconds));
+				json_pack("{s:b,s:s,s:s,s:s,s:I,s:i}", "needs_confirmation", 1,
+					  "title", est->title, "description", est->description,
+					  "requirements", est->requirements,
+					  "estimated_price_cents", (json_int_t)est->price_cents,
+					  "estimated_time_limit_seconds", est->time_limit_seconds));
 		goto done;
 	}
 	char id[IDS_MAX_LEN], price_text[24], time_text[16];
@@ -255,27 +256,19 @@ static void on_structured(void *arg, const job_estimate *est, int from_model)
 		goto done;
 	}
 	snprintf(price_text, sizeof price_text, "%lld",
-	         (long long)(r->has_price ? r->price : est->price_cents));
+		 (long long)(r->has_price ? r->price : est->price_cents));
 	snprintf(time_text, sizeof time_text, "%lld",
-	         (long long)(r->has_time ? r->time_limit : est->time_limit_seconds));
+		 (long long)(r->has_time ? r->time_limit : est->time_limit_seconds));
 	char *caps_text = r->has_caps ? json_dumps(r->caps, JSON_COMPACT) : strdup("[]");
-	char *schema_text = r->schema ? json_dumps(r->schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *schema_text =
+		r->schema ? json_dumps(r->schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	char *verif_text = r->verification ? json_dumps(r->verification, JSON_COMPACT) : NULL;
 	char *att_text = r->has_att ? json_dumps(r->attachments, JSON_COMPACT) : NULL;
-	const char *params[] = {id,
-	                        r->caller->id,
-	                        r->caller->project_id,
-	                        est->title,
-	                        est->description,
-	                        est->requirements,
-	                        r->prompt,
-	                        price_text,
-	                        time_text,
-	                        caps_text,
-	                        schema_text,
-	                        verif_text,
-	                        r->sealed,
-	                        att_text};
+	const char *params[] = { id,	     r->caller->id,    r->caller->project_id,
+				 est->title, est->description, est->requirements,
+				 r->prompt,  price_text,       time_text,
+				 caps_text,  schema_text,      verif_text,
+				 r->sealed,  att_text };
 	run_op(r->gw, req, r->caller, "market_create", 14, params, 201);
 	free(caps_text);
 	free(schema_text);
@@ -308,13 +301,14 @@ static void run_job(gateway *gw, http_req *req, const principal *p)
 	if (json_req_string(body, "prompt", JOB_PROMPT_MAX, &r->prompt, &err) != 0 ||
 	    json_opt_bool(body, "confirmed", &r->confirmed, NULL, &err) != 0 ||
 	    json_opt_int(body, "price_cents", 0, JOB_PRICE_MAX, &r->price, &r->has_price, &err) !=
-	            0 ||
+		    0 ||
 	    json_opt_int(body, "time_limit_seconds", 1, JOB_TIME_LIMIT_MAX, &r->time_limit,
-	                 &r->has_time, &err) != 0 ||
+			 &r->has_time, &err) != 0 ||
 	    json_opt_string_array(body, "required_capabilities", PRINCIPAL_CAPABILITIES_MAX,
-	                          PRINCIPAL_CAPABILITY_LEN_MAX, &r->caps, &r->has_caps, &err) != 0 ||
+				  PRINCIPAL_CAPABILITY_LEN_MAX, &r->caps, &r->has_caps,
+				  &err) != 0 ||
 	    json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
-	                          &r->attachments, &r->has_att, &err) != 0) {
+				  &r->attachments, &r->has_att, &err) != 0) {
 		gw_reply_invalid(req, &err);
 		goto fail;
 	}
@@ -336,7 +330,7 @@ static void pay(gateway *gw, http_req *req, const principal *p)
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = {http_req_param(req, "id"), p->id};
+	const char *params[] = { http_req_param(req, "id"), p->id };
 	run_op(gw, req, p, "market_pay", 2, params, 200);
 }
 
@@ -345,7 +339,7 @@ static void cancel(gateway *gw, http_req *req, const principal *p)
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = {http_req_param(req, "id"), p->id};
+	const char *params[] = { http_req_param(req, "id"), p->id };
 	run_op(gw, req, p, "market_cancel", 2, params, 200);
 }
 
@@ -367,7 +361,7 @@ static void pull(gateway *gw, http_req *req, const principal *p)
 	}
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
-	const char *params[] = {p->id, agent_name ? agent_name : p->name, hold};
+	const char *params[] = { p->id, agent_name ? agent_name : p->name, hold };
 	run_op(gw, req, p, "market_pull", 3, params, 200);
 }
 
@@ -378,7 +372,7 @@ static void reject_job(gateway *gw, http_req *req, const principal *p)
 		return;
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
-	const char *params[] = {http_req_param(req, "id"), p->id, hold};
+	const char *params[] = { http_req_param(req, "id"), p->id, hold };
 	run_op(gw, req, p, "market_reject", 3, params, 200);
 }
 
@@ -387,7 +381,7 @@ static void accept_job(gateway *gw, http_req *req, const principal *p)
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = {http_req_param(req, "id"), p->id};
+	const char *params[] = { http_req_param(req, "id"), p->id };
 	run_op(gw, req, p, "market_accept", 2, params, 200);
 }
 
@@ -405,7 +399,7 @@ static void submit(gateway *gw, http_req *req, const principal *p)
 		return;
 	}
 	if (json_opt_string_array(body, "attachments", JOB_ATTACHMENTS_MAX, IDS_MAX_LEN,
-	                          &attachments, &has_att, &err) != 0) {
+				  &attachments, &has_att, &err) != 0) {
 		gw_reply_invalid(req, &err);
 		return;
 	}
@@ -414,11 +408,11 @@ static void submit(gateway *gw, http_req *req, const principal *p)
 	if (!output_text || strlen(output_text) > gw->cfg->max_output_bytes) {
 		free(output_text);
 		free(att_text);
-		http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE,
-		                 "output: larger than %zu bytes", gw->cfg->max_output_bytes);
+		http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE, "output: larger than %zu bytes",
+				 gw->cfg->max_output_bytes);
 		return;
 	}
-	const char *params[] = {http_req_param(req, "id"), p->id, output_text, att_text};
+	const char *params[] = { http_req_param(req, "id"), p->id, output_text, att_text };
 	run_op(gw, req, p, "market_submit", 4, params, 200);
 	free(output_text);
 	free(att_text);
@@ -435,13 +429,13 @@ static void fail(gateway *gw, http_req *req, const principal *p)
 		gw_reply_invalid(req, &err);
 		return;
 	}
-	const char *params[] = {http_req_param(req, "id"), p->id, reason};
+	const char *params[] = { http_req_param(req, "id"), p->id, reason };
 	run_op(gw, req, p, "market_fail", 3, params, 200);
 }
 
 static void get_job(gateway *gw, http_req *req, const principal *p)
 {
-	const char *params[] = {http_req_param(req, "id"), p->id};
+	const char *params[] = { http_req_param(req, "id"), p->id };
 	run_op(gw, req, p, "market_get", 2, params, 200);
 }
 
@@ -466,8 +460,8 @@ static void on_list(void *arg, json_t *rows, const char *next_cursor, const char
 			json_array_append_new(data, view(l->gw, row, l->caller));
 		}
 		http_reply_json(l->req, 200,
-		                json_pack("{s:o,s:o}", "data", data, "next_cursor",
-		                          next_cursor ? json_string(next_cursor) : json_null()));
+				json_pack("{s:o,s:o}", "data", data, "next_cursor",
+					  next_cursor ? json_string(next_cursor) : json_null()));
 	}
 	free(l);
 }
@@ -477,15 +471,15 @@ static void list_jobs(gateway *gw, http_req *req, const principal *p)
 	int limit;
 	if (pagination_limit(http_req_query(req, "limit"), &limit) != 0) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "limit: expected an integer from 1 to %d", PAGINATION_MAX_LIMIT);
+				 "limit: expected an integer from 1 to %d", PAGINATION_MAX_LIMIT);
 		return;
 	}
 	const char *word = http_req_query(req, "status");
 	const char *canonical = word ? jobs_market_canonical(word) : NULL;
 	if (word && !canonical) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "status: expected one of pending_payment, queued, held, accepted, "
-		                 "submitted, verified, cancelled, failed");
+				 "status: expected one of pending_payment, queued, held, accepted, "
+				 "submitted, verified, cancelled, failed");
 		return;
 	}
 	list_req *l = calloc(1, sizeof *l);
@@ -497,9 +491,10 @@ static void list_jobs(gateway *gw, http_req *req, const principal *p)
 	l->req = req;
 	l->caller = p;
 	if (jobs_market_list(gw->db, p, canonical ? &canonical : NULL, canonical ? 1 : 0, limit,
-	                     http_req_query(req, "cursor"), on_list, l) != 0) {
+			     http_req_query(req, "cursor"), on_list, l) != 0) {
 		free(l);
-		http_reply_error(req, 400, "invalid_cursor", "the cursor is not one this API gave out");
+		http_reply_error(req, 400, "invalid_cursor",
+				 "the cursor is not one this API gave out");
 	}
 }
 
@@ -514,8 +509,8 @@ static void on_swept(void *arg, PGresult *res, const char *error)
 		return;
 	}
 	http_reply_json(req, 200,
-	                json_pack("{s:i,s:i}", "released_holds", atoi(PQgetvalue(res, 0, 0)),
-	                          "failed_deadlines", atoi(PQgetvalue(res, 0, 1))));
+			json_pack("{s:i,s:i}", "released_holds", atoi(PQgetvalue(res, 0, 0)),
+				  "failed_deadlines", atoi(PQgetvalue(res, 0, 1))));
 }
 
 static void enforce_deadlines_route(http_req *req, void *arg)
@@ -530,23 +525,23 @@ static void enforce_deadlines_route(http_req *req, void *arg)
 	}
 	if (!want || !secret || !auth_hash_equal(a, b)) {
 		http_reply_error(req, 401, ERR_UNAUTHORIZED,
-		                 want ? "send the cron secret as Authorization: Bearer <secret>"
-		                      : "ERRAND_CRON_SECRET is not configured");
+				 want ? "send the cron secret as Authorization: Bearer <secret>"
+				      : "ERRAND_CRON_SECRET is not configured");
 		return;
 	}
 	char limit[16];
 	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
-	const char *params[] = {limit};
+	const char *params[] = { limit };
 	if (db_query(gw->db, "market_sweep", 1, params, on_swept, req) != 0)
 		gw_reply_unavailable(req);
 }
 
 /* ===== Wiring ===== */
 
-#define ROUTE(name, roles)                                                                       \
-	static void name##_route(http_req *req, void *arg)                                       \
-	{                                                                                        \
-		gw_authenticate(arg, req, roles, name);                                          \
+#define ROUTE(name, roles)                                 \
+	static void name##_route(http_req *req, void *arg) \
+	{                                                  \
+		gw_authenticate(arg, req, roles, name);    \
 	}
 
 ROUTE(run_job, ALLOW_USER)
@@ -567,20 +562,21 @@ int gw_market_routes(gateway *gw, http_server *http)
 		const char *pattern;
 		http_handler handler;
 	} routes[] = {
-		{"POST", "/api/jobs/run", run_job_route},
-		{"POST", "/api/jobs/pull", pull_route},
-		{"GET", "/api/jobs", list_jobs_route},
-		{"GET", "/api/jobs/:id", get_job_route},
-		{"POST", "/api/jobs/:id/pay", pay_route},
-		{"POST", "/api/jobs/:id/cancel", cancel_route},
-		{"POST", "/api/jobs/:id/reject", reject_job_route},
-		{"POST", "/api/jobs/:id/accept", accept_job_route},
-		{"POST", "/api/jobs/:id/submit", submit_route},
-		{"POST", "/api/jobs/:id/fail", fail_route},
-		{"GET", "/api/cron/enforce-deadlines", enforce_deadlines_route},
+		{ "POST", "/api/jobs/run", run_job_route },
+		{ "POST", "/api/jobs/pull", pull_route },
+		{ "GET", "/api/jobs", list_jobs_route },
+		{ "GET", "/api/jobs/:id", get_job_route },
+		{ "POST", "/api/jobs/:id/pay", pay_route },
+		{ "POST", "/api/jobs/:id/cancel", cancel_route },
+		{ "POST", "/api/jobs/:id/reject", reject_job_route },
+		{ "POST", "/api/jobs/:id/accept", accept_job_route },
+		{ "POST", "/api/jobs/:id/submit", submit_route },
+		{ "POST", "/api/jobs/:id/fail", fail_route },
+		{ "GET", "/api/cron/enforce-deadlines", enforce_deadlines_route },
 	};
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-		if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, gw) != 0)
+		if (http_route(http, routes[i].method, routes[i].pattern, routes[i].handler, gw) !=
+		    0)
 			return -1;
 	return 0;
 }

@@ -7,7 +7,7 @@
 
 /* Turns a ledger answer into the HTTP reply (`status` on success). */
 static void reply_ledger(http_req *req, int status, json_t *result, const char *code,
-                         const char *message)
+			 const char *message)
 {
 	if (result)
 		http_reply_json(req, status, result);
@@ -39,7 +39,7 @@ static void transactions(gateway *gw, http_req *req, const principal *p)
 	int limit;
 	if (pagination_limit(http_req_query(req, "limit"), &limit) != 0) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-		                 "limit: expected an integer from 1 to %d", PAGINATION_MAX_LIMIT);
+				 "limit: expected an integer from 1 to %d", PAGINATION_MAX_LIMIT);
 		return;
 	}
 	ledger_transactions(gw->db, p->id, limit, http_req_query(req, "cursor"), on_wallet, req);

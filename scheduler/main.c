@@ -49,8 +49,9 @@ static void on_swept(void *arg, PGresult *res, const char *error)
 		metrics_add(s->m_released, released);
 		metrics_add(s->m_failed, failed);
 		if (released || failed)
-			log_info("sweep: %d expired holds released, %d jobs past their deadline failed",
-			         released, failed);
+			log_info(
+				"sweep: %d expired holds released, %d jobs past their deadline failed",
+				released, failed);
 	}
 	maybe_stopped(s);
 }
@@ -71,7 +72,7 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	char limit[16];
 	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
-	const char *params[] = {limit};
+	const char *params[] = { limit };
 	s->sweeping = 1;
 	if (db_query(s->db, "market_sweep", 1, params, on_swept, s) != 0)
 		s->sweeping = 0;
@@ -116,27 +117,27 @@ static void on_stop(void *arg, void (*done)(void *service), void *svc)
 
 int main(void)
 {
-	const db_stmt *const tables[] = {JOBS_STMTS, OUTBOX_STMTS, IDEMPOTENCY_STMTS};
-	const size_t counts[] = {JOBS_STMTS_N, OUTBOX_STMTS_N, IDEMPOTENCY_STMTS_N};
-	scheduler s = {0};
+	const db_stmt *const tables[] = { JOBS_STMTS, OUTBOX_STMTS, IDEMPOTENCY_STMTS };
+	const size_t counts[] = { JOBS_STMTS_N, OUTBOX_STMTS_N, IDEMPOTENCY_STMTS_N };
+	scheduler s = { 0 };
 	s.svc = service_new(PROC_SCHEDULER, tables, counts, 3);
 	const config *cfg = service_config(s.svc);
 	s.db = service_db(s.svc);
-	s.outbox = (outbox){.db = s.db,
-	                    .redis = service_redis(s.svc),
-	                    .prefix = cfg->stream_prefix,
-	                    .maxlen = cfg->stream_maxlen};
+	s.outbox = (outbox){ .db = s.db,
+			     .redis = service_redis(s.svc),
+			     .prefix = cfg->stream_prefix,
+			     .maxlen = cfg->stream_maxlen };
 	s.m_released = metrics_counter("errand_sweep_released_holds_total",
-	                               "Expired holds the sweep put back in the queue.");
+				       "Expired holds the sweep put back in the queue.");
 	s.m_failed = metrics_counter("errand_sweep_failed_deadlines_total",
-	                             "Accepted jobs past their deadline the sweep failed.");
+				     "Accepted jobs past their deadline the sweep failed.");
 	s.m_relayed = metrics_counter("errand_outbox_relayed_total",
-	                              "Events the relay published for a writer that did not.");
+				      "Events the relay published for a writer that did not.");
 	struct event_base *base = service_base(s.svc);
 	s.ev_sweep = event_new(base, -1, EV_PERSIST, sweep_tick, &s);
 	s.ev_relay = event_new(base, -1, EV_PERSIST, relay_tick, &s);
-	struct timeval sweep = {cfg->sweep_seconds, 0};
-	struct timeval relay = {0, RELAY_INTERVAL_MS * 1000};
+	struct timeval sweep = { cfg->sweep_seconds, 0 };
+	struct timeval relay = { 0, RELAY_INTERVAL_MS * 1000 };
 	event_add(s.ev_sweep, &sweep);
 	event_add(s.ev_relay, &relay);
 	service_on_stop(s.svc, on_stop, &s);

@@ -10,16 +10,16 @@
 #include "log.h"
 
 const db_stmt ATTACHMENTS_STMTS[] = {
-	{"attachment_save",
-	 "INSERT INTO attachments (id, uploader_id, filename, content_type, size, sha256, content)"
-	 " VALUES ($1, $2, $3, $4, $5::bigint, $6, decode($7, 'hex'))",
-	 7},
-	{"attachment_read",
-	 "SELECT a.filename, a.content_type, encode(a.content, 'hex') FROM attachments a"
-	 " WHERE a.id = $1 AND (a.uploader_id = $2 OR EXISTS (SELECT 1 FROM jobs j"
-	 "  WHERE (j.attachments @> ARRAY[a.id] OR j.output_attachments @> ARRAY[a.id])"
-	 "  AND (j.sender_id = $2 OR (j.agent_id = $2 AND j.accepted_at IS NOT NULL))))",
-	 2},
+	{ "attachment_save",
+	  "INSERT INTO attachments (id, uploader_id, filename, content_type, size, sha256, content)"
+	  " VALUES ($1, $2, $3, $4, $5::bigint, $6, decode($7, 'hex'))",
+	  7 },
+	{ "attachment_read",
+	  "SELECT a.filename, a.content_type, encode(a.content, 'hex') FROM attachments a"
+	  " WHERE a.id = $1 AND (a.uploader_id = $2 OR EXISTS (SELECT 1 FROM jobs j"
+	  "  WHERE (j.attachments @> ARRAY[a.id] OR j.output_attachments @> ARRAY[a.id])"
+	  "  AND (j.sender_id = $2 OR (j.agent_id = $2 AND j.accepted_at IS NOT NULL))))",
+	  2 },
 };
 const size_t ATTACHMENTS_STMTS_N = sizeof ATTACHMENTS_STMTS / sizeof ATTACHMENTS_STMTS[0];
 
@@ -48,8 +48,8 @@ static void on_saved(void *arg, PGresult *res, const char *error)
 }
 
 void attachments_save(db_pool *db, const char *uploader_id, const char *filename,
-                      const char *content_type, const unsigned char *data, size_t len,
-                      attachment_saved_cb cb, void *arg)
+		      const char *content_type, const unsigned char *data, size_t len,
+		      attachment_saved_cb cb, void *arg)
 {
 	static const char hexdigits[] = "0123456789abcdef";
 	save_call *c = calloc(1, sizeof *c);
@@ -71,8 +71,8 @@ void attachments_save(db_pool *db, const char *uploader_id, const char *filename
 	c->cb = cb;
 	c->arg = arg;
 	c->saved = json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", id, "filename", filename, "size",
-	                     (json_int_t)len, "content_type", content_type, "sha256", sha);
-	const char *params[] = {id, uploader_id, filename, content_type, size, sha, hex};
+			     (json_int_t)len, "content_type", content_type, "sha256", sha);
+	const char *params[] = { id, uploader_id, filename, content_type, size, sha, hex };
 	if (db_query(db, "attachment_save", 7, params, on_saved, c) != 0) {
 		json_decref(c->saved);
 		free(c);
@@ -101,16 +101,18 @@ static void on_read(void *arg, PGresult *res, const char *error)
 			c->cb(c->arg, 0, NULL, NULL, NULL, 0, "out of memory");
 		} else {
 			for (size_t i = 0; i < len; i++)
-				data[i] = (unsigned char)(hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]));
-			c->cb(c->arg, 1, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), data, len, NULL);
+				data[i] = (unsigned char)(hexval(hex[2 * i]) * 16 +
+							  hexval(hex[2 * i + 1]));
+			c->cb(c->arg, 1, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), data, len,
+			      NULL);
 			free(data);
 		}
 	}
 	free(c);
 }
 
-void attachments_read(db_pool *db, const char *id, const char *reader_id,
-                      attachment_read_cb cb, void *arg)
+void attachments_read(db_pool *db, const char *id, const char *reader_id, attachment_read_cb cb,
+		      void *arg)
 {
 	read_call *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -119,7 +121,7 @@ void attachments_read(db_pool *db, const char *id, const char *reader_id,
 	}
 	c->cb = cb;
 	c->arg = arg;
-	const char *params[] = {id, reader_id};
+	const char *params[] = { id, reader_id };
 	if (db_query(db, "attachment_read", 2, params, on_read, c) != 0) {
 		free(c);
 		cb(arg, 0, NULL, NULL, NULL, 0, "cannot queue the query");

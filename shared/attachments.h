@@ -18,8 +18,8 @@ typedef void (*attachment_saved_cb)(void *arg, json_t *saved, const char *error)
 
 /* Stores `len` bytes uploaded by `uploader_id`. */
 void attachments_save(db_pool *db, const char *uploader_id, const char *filename,
-                      const char *content_type, const unsigned char *data, size_t len,
-                      attachment_saved_cb cb, void *arg);
+		      const char *content_type, const unsigned char *data, size_t len,
+		      attachment_saved_cb cb, void *arg);
 
 /*
  * The bytes of attachment `id` if `reader_id` may read it (its uploader,
@@ -28,10 +28,10 @@ void attachments_save(db_pool *db, const char *uploader_id, const char *filename
  * for this reader; `error` is set when the database could not answer.
  */
 typedef void (*attachment_read_cb)(void *arg, int found, const char *filename,
-                                   const char *content_type, const unsigned char *data,
-                                   size_t len, const char *error);
+				   const char *content_type, const unsigned char *data, size_t len,
+				   const char *error);
 
-void attachments_read(db_pool *db, const char *id, const char *reader_id,
-                      attachment_read_cb cb, void *arg);
+void attachments_read(db_pool *db, const char *id, const char *reader_id, attachment_read_cb cb,
+		      void *arg);
 
 #endif

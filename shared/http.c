@@ -57,7 +57,7 @@ struct http_req {
 	route *route;
 	const char *route_label;
 	const char *method; /* a static string */
-	char *path; /* decoded path, owned */
+	char *path;	    /* decoded path, owned */
 	struct {
 		const char *name;
 		char *value;

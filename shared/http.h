@@ -105,7 +105,7 @@ void *http_req_data(const http_req *req);
  * reply's status, content type and body (valid during the call only).
  */
 typedef void (*http_reply_hook)(void *arg, http_req *req, int status, const char *content_type,
-                                const char *body, size_t len);
+				const char *body, size_t len);
 
 /* Sets the reply hook of `req` (one per request; NULL removes it). */
 void http_req_on_reply(http_req *req, http_reply_hook hook, void *arg);

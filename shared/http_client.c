@@ -93,7 +93,7 @@ static void transfer_free(transfer *t)
 static void transfer_finish(transfer *t, CURLcode code)
 {
 	http_client *c = t->client;
-	http_response r = {0};
+	http_response r = { 0 };
 	r.latency_ms = (double)(clock_mono_ns() - t->started_ns) / 1e6;
 	r.retry_after_s = t->retry_after_s;
 	r.body = t->response ? t->response : "";
@@ -132,7 +132,8 @@ static void check_done(http_client *c)
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
 	http_client *c = arg;
-	int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int flags =
+		(what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
 	int running = 0;
 	curl_multi_socket_action(c->multi, fd, flags, &running);
 	check_done(c);
@@ -157,7 +158,7 @@ static int on_timer(CURLM *multi, long ms, void *arg)
 		evtimer_del(c->timer);
 		return 0;
 	}
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 	evtimer_add(c->timer, &tv);
 	return 0;
 }
@@ -177,7 +178,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
 		return 0;
 	}
 	short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-	             (what & CURL_POLL_OUT ? EV_WRITE : 0);
+		     (what & CURL_POLL_OUT ? EV_WRITE : 0);
 	if (!ctx) {
 		ctx = calloc(1, sizeof *ctx);
 		if (!ctx)
@@ -217,8 +218,8 @@ http_client *http_client_new(struct event_base *base)
 	return c;
 }
 
-int http_client_post(http_client *c, const char *url, const char *const *headers,
-                     const char *body, size_t len, long timeout_ms, http_client_cb cb, void *arg)
+int http_client_post(http_client *c, const char *url, const char *const *headers, const char *body,
+		     size_t len, long timeout_ms, http_client_cb cb, void *arg)
 {
 	transfer *t = calloc(1, sizeof *t);
 	if (!t)

@@ -11,10 +11,10 @@ typedef struct http_client http_client;
 #define HTTP_CLIENT_MAX_BODY (1024 * 1024)
 
 typedef struct http_response {
-	long status;        /* 0 when no response arrived */
-	const char *body;   /* NUL-terminated, at most HTTP_CLIENT_MAX_BODY bytes */
+	long status;	  /* 0 when no response arrived */
+	const char *body; /* NUL-terminated, at most HTTP_CLIENT_MAX_BODY bytes */
 	size_t len;
-	const char *error;  /* NULL on a response (any status), else why none came */
+	const char *error; /* NULL on a response (any status), else why none came */
 	double latency_ms;
 	long retry_after_s; /* a Retry-After header in seconds, or -1 */
 } http_response;
@@ -31,9 +31,9 @@ http_client *http_client_new(struct event_base *base);
  * Redirects are not followed. `timeout_ms` bounds the whole request.
  * Returns 0, or -1 if the request could not be started (`cb` not called).
  */
-int http_client_post(http_client *c, const char *url, const char *const *headers,
-                     const char *body, size_t len, long timeout_ms, http_client_cb cb,
-                     void *arg) __attribute__((warn_unused_result));
+int http_client_post(http_client *c, const char *url, const char *const *headers, const char *body,
+		     size_t len, long timeout_ms, http_client_cb cb, void *arg)
+	__attribute__((warn_unused_result));
 
 /* Requests in flight. */
 int http_client_inflight(const http_client *c);

@@ -10,39 +10,42 @@
 #include "pagination.h"
 
 #define OUTCOME_JOB " outcome, job "
-#define MARKET_VISIBLE                                                                           \
-	"(j.sender_id = $2 OR EXISTS (SELECT 1 FROM job_holders h"                               \
+#define MARKET_VISIBLE                                             \
+	"(j.sender_id = $2 OR EXISTS (SELECT 1 FROM job_holders h" \
 	" WHERE h.job_id = j.id AND h.agent_id = $2))"
 #define LIST_COLUMNS "SELECT row_to_json(j), j.created_at, j.id FROM jobs j"
-#define LIST_PAGE                                                                                \
-	" AND ($2::text[] IS NULL OR j.status = ANY ($2))"                                       \
-	" AND ($3::timestamptz IS NULL OR (j.created_at, j.id) < ($3, $4))"                      \
+#define LIST_PAGE                                                           \
+	" AND ($2::text[] IS NULL OR j.status = ANY ($2))"                  \
+	" AND ($3::timestamptz IS NULL OR (j.created_at, j.id) < ($3, $4))" \
 	" ORDER BY j.created_at DESC, j.id DESC LIMIT $5"
 
 const db_stmt JOBS_STMTS[] = {
-	{"market_create",
-	 "SELECT" OUTCOME_JOB "FROM market_create($1, $2, $3, $4, $5, $6, $7, $8::bigint,"
-	 " $9::integer, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb)",
-	 14},
-	{"market_pay", "SELECT" OUTCOME_JOB "FROM market_pay($1, $2)", 2},
-	{"market_cancel", "SELECT" OUTCOME_JOB "FROM market_cancel($1, $2)", 2},
-	{"market_pull",
-	 "SELECT" OUTCOME_JOB "FROM principals p, market_pull(p.id, $2, p.capabilities, $3::integer)"
-	 " WHERE p.id = $1",
-	 3},
-	{"market_reject", "SELECT" OUTCOME_JOB "FROM market_reject($1, $2, $3::integer)", 3},
-	{"market_accept", "SELECT" OUTCOME_JOB "FROM market_accept($1, $2)", 2},
-	{"market_submit", "SELECT" OUTCOME_JOB "FROM market_submit($1, $2, $3::jsonb, $4::jsonb)", 4},
-	{"market_fail", "SELECT" OUTCOME_JOB "FROM market_fail($1, $2, $3)", 3},
-	{"market_get",
-	 "SELECT 'ok', row_to_json(j) FROM jobs j WHERE j.id = $1 AND j.kind = 'market'"
-	 " AND " MARKET_VISIBLE,
-	 2},
-	{"market_sweep", "SELECT released_holds, failed_deadlines FROM market_sweep($1::integer)", 1},
-	{"market_list_sender",
-	 LIST_COLUMNS " WHERE j.sender_id = $1 AND j.kind = 'market'" LIST_PAGE, 5},
-	{"market_list_agent",
-	 LIST_COLUMNS " WHERE j.agent_id = $1 AND j.kind = 'market'" LIST_PAGE, 5},
+	{ "market_create",
+	  "SELECT" OUTCOME_JOB "FROM market_create($1, $2, $3, $4, $5, $6, $7, $8::bigint,"
+	  " $9::integer, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb)",
+	  14 },
+	{ "market_pay", "SELECT" OUTCOME_JOB "FROM market_pay($1, $2)", 2 },
+	{ "market_cancel", "SELECT" OUTCOME_JOB "FROM market_cancel($1, $2)", 2 },
+	{ "market_pull",
+	  "SELECT" OUTCOME_JOB
+	  "FROM principals p, market_pull(p.id, $2, p.capabilities, $3::integer)"
+	  " WHERE p.id = $1",
+	  3 },
+	{ "market_reject", "SELECT" OUTCOME_JOB "FROM market_reject($1, $2, $3::integer)", 3 },
+	{ "market_accept", "SELECT" OUTCOME_JOB "FROM market_accept($1, $2)", 2 },
+	{ "market_submit", "SELECT" OUTCOME_JOB "FROM market_submit($1, $2, $3::jsonb, $4::jsonb)",
+	  4 },
+	{ "market_fail", "SELECT" OUTCOME_JOB "FROM market_fail($1, $2, $3)", 3 },
+	{ "market_get",
+	  "SELECT 'ok', row_to_json(j) FROM jobs j WHERE j.id = $1 AND j.kind = 'market'"
+	  " AND " MARKET_VISIBLE,
+	  2 },
+	{ "market_sweep", "SELECT released_holds, failed_deadlines FROM market_sweep($1::integer)",
+	  1 },
+	{ "market_list_sender",
+	  LIST_COLUMNS " WHERE j.sender_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
+	{ "market_list_agent",
+	  LIST_COLUMNS " WHERE j.agent_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
 };
 const size_t JOBS_STMTS_N = sizeof JOBS_STMTS / sizeof JOBS_STMTS[0];
 
@@ -75,7 +78,7 @@ static void on_call(void *arg, PGresult *res, const char *error)
 }
 
 int jobs_call(db_pool *db, const char *name, int nparams, const char *const *params, jobs_cb cb,
-              void *arg)
+	      void *arg)
 {
 	jobs_op *op = calloc(1, sizeof *op);
 	if (!op)
@@ -110,7 +113,7 @@ static void on_list(void *arg, PGresult *res, const char *error)
 	char *cursor = NULL;
 	if (n > op->limit)
 		cursor = pagination_cursor(PQgetvalue(res, shown - 1, 1),
-		                           PQgetvalue(res, shown - 1, 2));
+					   PQgetvalue(res, shown - 1, 2));
 	op->list_cb(op->arg, rows, cursor, NULL);
 	free(cursor);
 	json_decref(rows);
@@ -128,7 +131,7 @@ static void words_literal(const char *const *words, int n, char *out, size_t out
 }
 
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
-                     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
+		     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
 {
 	pagination_pos pos;
 	if (pagination_parse(cursor, &pos) != 0)
@@ -142,10 +145,10 @@ int jobs_market_list(db_pool *db, const principal *viewer, const char *const *st
 	char words[256], limit_text[16];
 	words_literal(statuses, nstatuses, words, sizeof words);
 	snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
-	const char *params[] = {viewer->id, statuses ? words : NULL, cursor ? pos.time : NULL,
-	                        cursor ? pos.id : NULL, limit_text};
-	const char *stmt = strcmp(viewer->role, "agent") == 0 ? "market_list_agent"
-	                                                      : "market_list_sender";
+	const char *params[] = { viewer->id, statuses ? words : NULL, cursor ? pos.time : NULL,
+				 cursor ? pos.id : NULL, limit_text };
+	const char *stmt =
+		strcmp(viewer->role, "agent") == 0 ? "market_list_agent" : "market_list_sender";
 	if (db_query(db, stmt, 5, params, on_list, op) != 0) {
 		free(op);
 		return -1;
@@ -159,14 +162,14 @@ static const struct {
 	const char *canonical;
 	const char *word;
 } MARKET_WORDS[] = {
-	{"pending_payment", "pending_payment"},
-	{"queued", "queued"},
-	{"held", "held"},
-	{"running", "accepted"},
-	{"submitted", "submitted"},
-	{"completed", "verified"},
-	{"cancelled", "cancelled"},
-	{"failed", "failed"},
+	{ "pending_payment", "pending_payment" },
+	{ "queued", "queued" },
+	{ "held", "held" },
+	{ "running", "accepted" },
+	{ "submitted", "submitted" },
+	{ "completed", "verified" },
+	{ "cancelled", "cancelled" },
+	{ "failed", "failed" },
 };
 #define NWORDS (sizeof MARKET_WORDS / sizeof MARKET_WORDS[0])
 
@@ -218,35 +221,36 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 	json_t *v = json_object();
 	json_object_set_new(v, "id", copy_or_null(row, "id"));
 	json_object_set_new(v, "status", json_string(jobs_market_status(status ? status : "")));
-	static const char *const plain[] = {"title",
-	                                    "description",
-	                                    "requirements",
-	                                    "required_capabilities",
-	                                    "prompt",
-	                                    "price_cents",
-	                                    "time_limit_seconds",
-	                                    "sender_id",
-	                                    "agent_id",
-	                                    "agent_name",
-	                                    "attempt_count",
-	                                    "max_attempts",
-	                                    "cancellation_requested",
-	                                    "output_schema",
-	                                    "verification"};
+	static const char *const plain[] = { "title",
+					     "description",
+					     "requirements",
+					     "required_capabilities",
+					     "prompt",
+					     "price_cents",
+					     "time_limit_seconds",
+					     "sender_id",
+					     "agent_id",
+					     "agent_name",
+					     "attempt_count",
+					     "max_attempts",
+					     "cancellation_requested",
+					     "output_schema",
+					     "verification" };
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
 		json_object_set_new(v, plain[i], copy_or_null(row, plain[i]));
-	static const char *const times[] = {"created_at",  "hold_expires_at", "accepted_at",
-	                                    "deadline_at", "submitted_at"};
+	static const char *const times[] = { "created_at", "hold_expires_at", "accepted_at",
+					     "deadline_at", "submitted_at" };
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
 		json_object_set_new(v, times[i], time_value(row, times[i]));
 	json_object_set_new(v, "verified_at",
-	                    status && strcmp(status, "completed") == 0
-	                            ? time_value(row, "completed_at")
-	                            : json_null());
+			    status && strcmp(status, "completed") == 0
+				    ? time_value(row, "completed_at")
+				    : json_null());
 	json_object_set_new(v, "attachments", copy_or_null(row, "attachments"));
 	if (jobs_market_is_party(row, viewer)) {
 		json_object_set_new(v, "output", copy_or_null(row, "output"));
-		json_object_set_new(v, "output_attachments", copy_or_null(row, "output_attachments"));
+		json_object_set_new(v, "output_attachments",
+				    copy_or_null(row, "output_attachments"));
 		json_object_set(v, "envVars", env_vars ? env_vars : json_null());
 	}
 	if (json_is_string(json_object_get(row, "failure_reason")))

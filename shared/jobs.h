@@ -42,7 +42,7 @@ typedef void (*jobs_cb)(void *arg, const char *outcome, json_t *row, const char 
  * is then not called).
  */
 int jobs_call(db_pool *db, const char *name, int nparams, const char *const *params, jobs_cb cb,
-              void *arg) __attribute__((warn_unused_result));
+	      void *arg) __attribute__((warn_unused_result));
 
 /*
  * A list of jobs: `rows` is an array of canonical rows (borrowed) and
@@ -56,7 +56,7 @@ typedef void (*jobs_list_cb)(void *arg, json_t *rows, const char *next_cursor, c
  * all) filters. Returns -1 on a malformed cursor.
  */
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
-                     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
+		     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
 /* The seed 003 word for a canonical status: running → accepted, completed → verified. */

@@ -20,8 +20,7 @@ extern const size_t LEDGER_STMTS_N;
  * The answer of a ledger call: `result` (a new reference the callback
  * owns) or NULL with `error_code` and `message`.
  */
-typedef void (*ledger_cb)(void *arg, json_t *result, const char *error_code,
-                          const char *message);
+typedef void (*ledger_cb)(void *arg, json_t *result, const char *error_code, const char *message);
 
 /*
  * The wallet of `principal_id`: {currency, available_cents, held_cents}
@@ -37,7 +36,7 @@ void ledger_wallet(db_pool *db, const char *principal_id, ledger_cb cb, void *ar
  * page; a malformed one is error "invalid_cursor".
  */
 void ledger_transactions(db_pool *db, const char *principal_id, int limit, const char *cursor,
-                         ledger_cb cb, void *arg);
+			 ledger_cb cb, void *arg);
 
 /*
  * Moves `amount_cents` from outside (the funding account) into the
@@ -45,6 +44,6 @@ void ledger_transactions(db_pool *db, const char *principal_id, int limit, const
  * answers with the wallet as ledger_wallet() does.
  */
 void ledger_topup(db_pool *db, const char *principal_id, int64_t amount_cents, const char *key,
-                  ledger_cb cb, void *arg);
+		  ledger_cb cb, void *arg);
 
 #endif

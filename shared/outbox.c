@@ -9,36 +9,40 @@
 #include "log.h"
 #include "metrics.h"
 
-#define CLAIM_RETURNING                                                                          \
-	" RETURNING id, event_id, stream, type, coalesce(job_id, ''), payload::text,"            \
-	" (extract(epoch FROM created_at) * 1000)::bigint)"                                     \
+#define CLAIM_RETURNING                                                               \
+	" RETURNING id, event_id, stream, type, coalesce(job_id, ''), payload::text," \
+	" (extract(epoch FROM created_at) * 1000)::bigint)"                           \
 	" SELECT * FROM c ORDER BY id"
 
 const db_stmt OUTBOX_STMTS[] = {
-	{"outbox_claim_job",
-	 "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-	 " WHERE id IN (SELECT id FROM outbox WHERE job_id = $1 AND published_at IS NULL"
-	 "  AND (claimed_until IS NULL OR claimed_until < now())"
-	 "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
-	 1},
-	{"outbox_claim_old",
-	 "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-	 " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL"
-	 "  AND created_at < now() - interval '2 seconds'"
-	 "  AND (claimed_until IS NULL OR claimed_until < now())"
-	 "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
-	 1},
-	{"outbox_mark", "UPDATE outbox SET published_at = now() WHERE id = ANY ($1::bigint[])", 1},
+	{ "outbox_claim_job",
+	  "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+	  " WHERE id IN (SELECT id FROM outbox WHERE job_id = $1 AND published_at IS NULL"
+	  "  AND (claimed_until IS NULL OR claimed_until < now())"
+	  "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	  1 },
+	{ "outbox_claim_old",
+	  "WITH c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
+	  " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL"
+	  "  AND created_at < now() - interval '2 seconds'"
+	  "  AND (claimed_until IS NULL OR claimed_until < now())"
+	  "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	  1 },
+	{ "outbox_mark", "UPDATE outbox SET published_at = now() WHERE id = ANY ($1::bigint[])",
+	  1 },
+	{ "outbox_unclaim",
+	  "UPDATE outbox SET claimed_until = NULL WHERE id = ANY ($1::bigint[]) AND published_at IS NULL",
+	  1 },
 };
 const size_t OUTBOX_STMTS_N = sizeof OUTBOX_STMTS / sizeof OUTBOX_STMTS[0];
 
 /* One batch of claimed rows being published. */
 typedef struct batch {
 	outbox *ob;
-	int waiting;  /* XADDs not yet answered */
+	int waiting; /* XADDs not yet answered */
 	int nrows;
 	long long *ids;
-	char *ok;     /* per row: the XADD succeeded */
+	char *ok; /* per row: the XADD succeeded */
 	void (*done)(void *arg, int published);
 	void *arg;
 } batch;
@@ -58,7 +62,7 @@ static void on_marked(void *arg, PGresult *res, const char *error)
 		published += b->ok[i];
 	if (!db_result_ok(res)) {
 		log_warn("outbox: marking %d events published failed: %s (they will be sent again)",
-		         published, error ? error : "no result");
+			 published, error ? error : "no result");
 		published = -1;
 	}
 	if (b->done)
@@ -66,34 +70,62 @@ static void on_marked(void *arg, PGresult *res, const char *error)
 	batch_free(b);
 }
 
-/* Every XADD answered: marks the ones that went through. */
-static void batch_finish(batch *b)
+/*
+ * The ids of the rows whose XADD went through (`ok` 1) or failed (`ok` 0)
+ * as a PostgreSQL array literal; NULL when there are none or on failure.
+ */
+static char *id_list(const batch *b, int ok)
 {
 	size_t cap = (size_t)b->nrows * 21 + 3, used = 0;
 	char *list = malloc(cap);
 	int any = 0;
-	if (!list) {
-		if (b->done)
-			b->done(b->arg, -1);
-		batch_free(b);
-		return;
-	}
+	if (!list)
+		return NULL;
 	used += (size_t)snprintf(list + used, cap - used, "{");
 	for (int i = 0; i < b->nrows; i++) {
-		if (!b->ok[i])
+		if (b->ok[i] != ok)
 			continue;
-		used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "", b->ids[i]);
+		used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "",
+					 b->ids[i]);
 		any = 1;
 	}
 	snprintf(list + used, cap - used, "}");
 	if (!any) {
 		free(list);
+		return NULL;
+	}
+	return list;
+}
+
+static void on_unclaimed(void *arg, PGresult *res, const char *error)
+{
+	(void)arg;
+	if (!db_result_ok(res))
+		log_warn("outbox: releasing claims failed: %s (they expire by themselves)",
+			 error ? error : "no result");
+}
+
+/*
+ * Every XADD answered: the rows that failed are released at once (another
+ * publisher may take them), the ones that went through are marked.
+ */
+static void batch_finish(batch *b)
+{
+	char *failed = id_list(b, 0);
+	if (failed) {
+		const char *params[] = { failed };
+		if (db_query(b->ob->db, "outbox_unclaim", 1, params, on_unclaimed, NULL) != 0)
+			log_warn("outbox: cannot queue the release of claims");
+		free(failed);
+	}
+	char *list = id_list(b, 1);
+	if (!list) {
 		if (b->done)
 			b->done(b->arg, 0);
 		batch_free(b);
 		return;
 	}
-	const char *params[] = {list};
+	const char *params[] = { list };
 	int r = db_query(b->ob->db, "outbox_mark", 1, params, on_marked, b);
 	free(list);
 	if (r != 0)
@@ -148,9 +180,11 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 		char stream[128], when[CLOCK_RFC3339_LEN];
 		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, i, 2));
 		clock_format_rfc3339(strtoll(PQgetvalue(res, i, 6), NULL, 10), when);
-		const char *fields[] = {"event_id",   PQgetvalue(res, i, 1), "type",
-		                        PQgetvalue(res, i, 3), "job_id", PQgetvalue(res, i, 4),
-		                        "payload",    PQgetvalue(res, i, 5), "created_at", when};
+		const char *fields[] = { "event_id",   PQgetvalue(res, i, 1),
+					 "type",       PQgetvalue(res, i, 3),
+					 "job_id",     PQgetvalue(res, i, 4),
+					 "payload",    PQgetvalue(res, i, 5),
+					 "created_at", when };
 		xadd_slot *slot = malloc(sizeof *slot);
 		if (!slot) {
 			if (--b->waiting == 0)
@@ -165,7 +199,7 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 
 /* Starts a batch with the claim statement `stmt`. */
 static void claim(outbox *ob, const char *stmt, const char *param,
-                  void (*done)(void *arg, int published), void *arg)
+		  void (*done)(void *arg, int published), void *arg)
 {
 	batch *b = calloc(1, sizeof *b);
 	if (!b) {
@@ -176,7 +210,7 @@ static void claim(outbox *ob, const char *stmt, const char *param,
 	b->ob = ob;
 	b->done = done;
 	b->arg = arg;
-	const char *params[] = {param};
+	const char *params[] = { param };
 	if (db_query(ob->db, stmt, 1, params, on_claimed, b) != 0)
 		on_claimed(b, NULL, "cannot queue the query");
 }

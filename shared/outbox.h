@@ -17,7 +17,7 @@ typedef struct outbox {
 	db_pool *db;
 	redis_client *redis;
 	const char *prefix; /* ERRAND_STREAM_PREFIX, borrowed */
-	long maxlen;        /* ERRAND_STREAM_MAXLEN */
+	long maxlen;	    /* ERRAND_STREAM_MAXLEN */
 } outbox;
 
 /*

@@ -8,6 +8,55 @@
 
 #define CURSOR_MAX 256
 
+/* Reads exactly `n` digits at `*p` as a number from 0 to `max`. Returns it and advances, or -1. */
+static int number(const char **p, int n, int max)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return v <= max ? v : -1;
+}
+
+/*
+ * Nonzero when `s` is a timestamptz as PostgreSQL writes it:
+ * "2026-11-23 14:17:19.833412+00" (or with a T), fraction and offset
+ * minutes optional, every field in range.
+ */
+static int pg_time_valid(const char *s)
+{
+	const char *p = s;
+	if (number(&p, 4, 9999) < 0 || *p++ != '-' || number(&p, 2, 12) < 1 || *p++ != '-' ||
+	    number(&p, 2, 31) < 1 || (*p != ' ' && *p != 'T'))
+		return 0;
+	p++;
+	if (number(&p, 2, 23) < 0 || *p++ != ':' || number(&p, 2, 59) < 0 || *p++ != ':' ||
+	    number(&p, 2, 60) < 0)
+		return 0;
+	if (*p == '.') {
+		p++;
+		int n = 0;
+		while (*p >= '0' && *p <= '9' && n < 6)
+			p++, n++;
+		if (n == 0)
+			return 0;
+	}
+	if (*p != '+' && *p != '-')
+		return 0;
+	p++;
+	if (number(&p, 2, 15) < 0)
+		return 0;
+	if (*p == ':') {
+		p++;
+		if (number(&p, 2, 59) < 0)
+			return 0;
+	}
+	return *p == '\0';
+}
+
 int pagination_limit(const char *text, int *out)
 {
 	if (!text) {
@@ -16,8 +65,7 @@ int pagination_limit(const char *text, int *out)
 	}
 	char *end = NULL;
 	long v = strtol(text, &end, 10);
-	if (!*text || *end || v < 1 || v > PAGINATION_MAX_LIMIT || text[0] == '+' ||
-	    text[0] == ' ')
+	if (!*text || *end || v < 1 || v > PAGINATION_MAX_LIMIT || text[0] == '+' || text[0] == ' ')
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -57,7 +105,7 @@ int pagination_parse(const char *cursor, pagination_pos *out)
 		else if (ch == '_')
 			ch = '/';
 		else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		           (ch >= '0' && ch <= '9')))
+			   (ch >= '0' && ch <= '9')))
 			return -1;
 		b64[i] = ch;
 	}
@@ -79,10 +127,8 @@ int pagination_parse(const char *cursor, pagination_pos *out)
 	if (strlen(time) == 0 || strlen(time) >= sizeof out->time || strlen(id) >= sizeof out->id ||
 	    !ids_valid(id, NULL))
 		return -1;
-	/* The time is PostgreSQL's own text form: digits, separators and an offset. */
-	for (const char *p = time; *p; p++)
-		if (!strchr("0123456789-:. +T", *p))
-			return -1;
+	if (!pg_time_valid(time))
+		return -1;
 	memcpy(out->time, time, strlen(time) + 1);
 	memcpy(out->id, id, strlen(id) + 1);
 	return 0;

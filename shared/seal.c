@@ -90,8 +90,7 @@ char *seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const char *sealed, si
 	plain = malloc(clen + 1);
 	ctx = EVP_CIPHER_CTX_new();
 	int n = 0, fin = 0;
-	if (!plain || !ctx ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
+	if (!plain || !ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
 	    EVP_DecryptUpdate(ctx, (unsigned char *)plain, &n, raw + NONCE_LEN, (int)clen) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, raw + NONCE_LEN + clen) != 1 ||
 	    EVP_DecryptFinal_ex(ctx, (unsigned char *)plain + n, &fin) != 1) {

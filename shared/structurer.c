@@ -172,9 +172,9 @@ static int parse_model_content(const char *content, job_estimate *out)
 	json_error_t jerr;
 	json_t *obj = json_loadb(start, (size_t)(end - start + 1), JSON_REJECT_DUPLICATES, &jerr);
 	int ok = json_is_object(obj) &&
-	         take_string(obj, "title", out->title, STRUCTURER_TITLE_MAX) == 0 &&
-	         take_string(obj, "description", out->description, STRUCTURER_TEXT_MAX) == 0 &&
-	         take_string(obj, "requirements", out->requirements, STRUCTURER_TEXT_MAX) == 0;
+		 take_string(obj, "title", out->title, STRUCTURER_TITLE_MAX) == 0 &&
+		 take_string(obj, "description", out->description, STRUCTURER_TEXT_MAX) == 0 &&
+		 take_string(obj, "requirements", out->requirements, STRUCTURER_TEXT_MAX) == 0;
 	json_t *price = json_object_get(obj, "estimated_price_cents");
 	json_t *time = json_object_get(obj, "estimated_time_limit_seconds");
 	ok = ok && json_is_integer(price) && json_integer_value(price) >= 0 &&
@@ -196,18 +196,19 @@ static void on_model(void *arg, const http_response *resp)
 	int from_model = 0;
 	if (resp->error || resp->status != 200) {
 		log_warn("structurer: the model did not answer (%s); using the built-in rule",
-		         resp->error ? resp->error : "status not 200");
+			 resp->error ? resp->error : "status not 200");
 	} else {
 		json_error_t jerr;
 		json_t *body = json_loadb(resp->body, resp->len, 0, &jerr);
 		const char *content = json_string_value(json_object_get(
-			json_object_get(json_array_get(json_object_get(body, "choices"), 0), "message"),
+			json_object_get(json_array_get(json_object_get(body, "choices"), 0),
+					"message"),
 			"content"));
 		if (content && parse_model_content(content, &est) == 0)
 			from_model = 1;
 		else
 			log_warn("structurer: the model's answer is not a valid job; using the "
-			         "built-in rule");
+				 "built-in rule");
 		json_decref(body);
 	}
 	if (!from_model)
@@ -217,8 +218,8 @@ static void on_model(void *arg, const http_response *resp)
 	free(m);
 }
 
-void structurer_structure(http_client *hc, const config *cfg, const char *prompt,
-                          structurer_cb cb, void *arg)
+void structurer_structure(http_client *hc, const config *cfg, const char *prompt, structurer_cb cb,
+			  void *arg)
 {
 	job_estimate est;
 	if (!cfg->llm_url || !hc) {
@@ -228,13 +229,13 @@ void structurer_structure(http_client *hc, const config *cfg, const char *prompt
 	}
 	model_call *m = calloc(1, sizeof *m);
 	json_t *req = json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}],s:{s:s},s:f}", "model",
-	                        cfg->llm_model, "messages", "role", "system", "content",
-	                        SYSTEM_PROMPT, "role", "user", "content", prompt,
-	                        "response_format", "type", "json_object", "temperature", 0.0);
+				cfg->llm_model, "messages", "role", "system", "content",
+				SYSTEM_PROMPT, "role", "user", "content", prompt, "response_format",
+				"type", "json_object", "temperature", 0.0);
 	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	char auth[4200];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
 	if (cfg->llm_api_key) {
 		snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->llm_api_key);
 		headers[1] = auth;
@@ -245,7 +246,7 @@ void structurer_structure(http_client *hc, const config *cfg, const char *prompt
 	}
 	if (!m || !body || !(m->prompt = strdup(prompt)) ||
 	    http_client_post(hc, cfg->llm_url, headers, body, strlen(body), cfg->llm_timeout_ms,
-	                     on_model, m) != 0) {
+			     on_model, m) != 0) {
 		if (m)
 			free(m->prompt);
 		free(m);

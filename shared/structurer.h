@@ -39,7 +39,7 @@ typedef void (*structurer_cb)(void *arg, const job_estimate *est, int from_model
  * an answer without valid fields falls back to structurer_builtin(). `cb`
  * is called exactly once (at once when no model is configured).
  */
-void structurer_structure(http_client *hc, const config *cfg, const char *prompt,
-                          structurer_cb cb, void *arg);
+void structurer_structure(http_client *hc, const config *cfg, const char *prompt, structurer_cb cb,
+			  void *arg);
 
 #endif

@@ -175,10 +175,12 @@ DECLARE
     v_balance bigint;
     v_transfer text;
 BEGIN
+    -- The wallet's row lock serialises holds of one payer; only then is the
+    -- hold looked for, so a concurrent caller sees the first one's hold.
+    SELECT balance INTO v_balance FROM ledger_accounts WHERE id = 'wallet:' || p_payer FOR UPDATE;
     IF EXISTS (SELECT 1 FROM ledger_holds WHERE job_id = p_job) THEN
         RETURN true;
     END IF;
-    SELECT balance INTO v_balance FROM ledger_accounts WHERE id = 'wallet:' || p_payer FOR UPDATE;
     IF v_balance IS NULL OR v_balance < p_amount THEN
         RETURN false;
     END IF;
