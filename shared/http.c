@@ -46,6 +46,7 @@ struct http_server {
 	route routes[HTTP_MAX_ROUTES];
 	int nroutes;
 	int inflight;
+	int unsent; /* replies handed to libevent and not yet written out */
 	int stopping;
 	metric *m_requests;
 	metric *m_latency;
@@ -371,6 +372,11 @@ int http_server_inflight(const http_server *s)
 	return s->inflight;
 }
 
+int http_server_unsent(const http_server *s)
+{
+	return s->unsent;
+}
+
 void http_server_free(http_server *s)
 {
 	if (!s)
@@ -520,10 +526,23 @@ static void free_text(const void *data, size_t len, void *extra)
 
 /* Sends what the output buffer holds, records metrics and frees `req`. */
 /* Sends the reply prepared by finish(), records metrics and frees `req`. */
+/* libevent wrote a reply out completely. */
+static void on_sent(struct evhttp_request *ev, void *arg)
+{
+	(void)ev;
+	http_server *s = arg;
+	s->unsent--;
+}
+
 static void send_now(http_req *req)
 {
 	http_server *s = req->server;
 	int status = req->status;
+	/* A client already gone gets nothing written (libevent frees the request). */
+	if (evhttp_request_get_connection(req->ev)) {
+		s->unsent++;
+		evhttp_request_set_on_complete_cb(req->ev, on_sent, s);
+	}
 	evhttp_send_reply(req->ev, status, NULL, NULL);
 
 	double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;

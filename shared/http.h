@@ -67,6 +67,12 @@ void http_server_stop_accepting(http_server *s);
 /* Requests received and not yet replied to. */
 int http_server_inflight(const http_server *s);
 
+/*
+ * Replies not yet written out to their clients. A reply to a client that
+ * went away may stay counted: stopping waits for it only up to its grace.
+ */
+int http_server_unsent(const http_server *s);
+
 /* Closes the listeners and frees the server. NULL-safe. */
 void http_server_free(http_server *s);
 

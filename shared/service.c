@@ -165,7 +165,7 @@ static void stop_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	service *s = arg;
-	if (http_server_inflight(s->http) > 0 || s->draining_db)
+	if (http_server_inflight(s->http) > 0 || http_server_unsent(s->http) > 0 || s->draining_db)
 		return;
 	event_del(s->ev_poll);
 	s->draining_db = 1;
