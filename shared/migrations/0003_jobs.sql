@@ -331,12 +331,14 @@ BEGIN
     job := row_to_json(j);
 END $$;
 
--- The job as an agent may see it: one it holds or held; else not found.
-CREATE FUNCTION market_agent_job(p_job text, p_agent text) RETURNS jobs
-LANGUAGE sql STABLE AS $$
+-- The job as an agent may act on it, locked: one it holds or held. The
+-- row's id is NULL when there is none (not found, or never the agent's).
+CREATE FUNCTION market_lock_for_agent(p_job text, p_agent text) RETURNS jobs
+LANGUAGE sql AS $$
     SELECT j.* FROM jobs j
     WHERE j.id = p_job AND j.kind = 'market'
       AND EXISTS (SELECT 1 FROM job_holders h WHERE h.job_id = j.id AND h.agent_id = p_agent)
+    FOR UPDATE OF j
 $$;
 
 -- An expired hold found at request time goes back to the queue (no attempt).
@@ -357,11 +359,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     j jobs;
 BEGIN
-    IF market_agent_job(p_job, p_agent) IS NULL THEN
+    j := market_lock_for_agent(p_job, p_agent);
+    IF j.id IS NULL THEN
         outcome := 'not_found';
         RETURN;
     END IF;
-    SELECT * INTO j FROM jobs WHERE id = p_job FOR UPDATE;
     IF j.status = 'held' AND j.agent_id = p_agent AND j.hold_expires_at <= now() THEN
         j := market_expire_hold(p_job);
         outcome := 'not_held';
@@ -383,11 +385,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     j jobs;
 BEGIN
-    IF market_agent_job(p_job, p_agent) IS NULL THEN
+    j := market_lock_for_agent(p_job, p_agent);
+    IF j.id IS NULL THEN
         outcome := 'not_found';
         RETURN;
     END IF;
-    SELECT * INTO j FROM jobs WHERE id = p_job FOR UPDATE;
     IF j.status = 'held' AND j.agent_id = p_agent AND j.hold_expires_at <= now() THEN
         j := market_expire_hold(p_job);
         outcome := 'hold_expired';
@@ -410,11 +412,11 @@ DECLARE
     j jobs;
     v_attachments text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(p_attachments, '[]')));
 BEGIN
-    IF market_agent_job(p_job, p_agent) IS NULL THEN
+    j := market_lock_for_agent(p_job, p_agent);
+    IF j.id IS NULL THEN
         outcome := 'not_found';
         RETURN;
     END IF;
-    SELECT * INTO j FROM jobs WHERE id = p_job FOR UPDATE;
     IF j.status <> 'running' OR j.agent_id <> p_agent THEN
         outcome := 'not_accepted';
     ELSIF j.deadline_at <= now() THEN
@@ -438,11 +440,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     j jobs;
 BEGIN
-    IF market_agent_job(p_job, p_agent) IS NULL THEN
+    j := market_lock_for_agent(p_job, p_agent);
+    IF j.id IS NULL THEN
         outcome := 'not_found';
         RETURN;
     END IF;
-    SELECT * INTO j FROM jobs WHERE id = p_job FOR UPDATE;
     IF j.status <> 'running' OR j.agent_id <> p_agent THEN
         outcome := 'not_accepted';
     ELSE
