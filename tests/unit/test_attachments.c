@@ -14,13 +14,7 @@ static void open_db(void)
 {
 	url = tdb_scratch_create("att");
 	base = event_base_new();
-	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 20000 };
-	pool = db_pool_new(base, url, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, ATTACHMENTS_STMTS, ATTACHMENTS_STMTS_N), 0);
-	CHECK_INT(db_pool_register(pool, JOBS_STMTS, JOBS_STMTS_N), 0);
-	db_pool_start(pool);
-	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
+	pool = tdb_pool_open_with_jobs(base, url, ATTACHMENTS_STMTS, ATTACHMENTS_STMTS_N);
 }
 
 static void close_db(void)
@@ -334,13 +328,7 @@ static void test_visible_through_jobs(void)
 static void test_database_unavailable(void)
 {
 	base = event_base_new();
-	char bad[128];
-	snprintf(bad, sizeof bad, "postgresql://errand@127.0.0.1:%d/errand", tdb_closed_port());
-	db_options opt = { .size = 1, .queue_max = 10, .timeout_ms = 300 };
-	pool = db_pool_new(base, bad, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, ATTACHMENTS_STMTS, ATTACHMENTS_STMTS_N), 0);
-	db_pool_start(pool);
+	pool = tdb_pool_unreachable(base, ATTACHMENTS_STMTS, ATTACHMENTS_STMTS_N);
 	char u[IDS_MAX_LEN];
 	CHECK_INT(ids_new("usr", u), 0);
 	saved s = { 0 };

@@ -1,15 +1,10 @@
 /* Unit tests of db.c: the pipelined libpq pool against a real PostgreSQL. */
-#include <event2/event.h>
-#include <libpq-fe.h>
-#include <netinet/in.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "clock.h"
 #include "db.h"
-#include "ids.h"
 #include "metrics.h"
-#include "testlib.h"
+#include "testdb.h"
 
 static const db_stmt STMTS[] = {
 	{ "add_one", "SELECT $1::int + 1, pg_backend_pid()", 1 },
@@ -18,138 +13,7 @@ static const db_stmt STMTS[] = {
 	{ "sleep", "SELECT pg_sleep($1::float8), 1", 1 },
 	{ "backend", "SELECT pg_backend_pid()", 0 },
 };
-
-/* ===== Environment and scratch databases ===== */
-
-/* The superuser URL of the test server; fails the test when it is not given. */
-static const char *pg_url(void)
-{
-	const char *url = getenv("ERRAND_TEST_PG_URL");
-	if (!url || !*url) {
-		fprintf(stderr, "ERRAND_TEST_PG_URL is not set: this test needs a running "
-				"PostgreSQL (tests/run exports it)\n");
-		exit(1);
-	}
-	return url;
-}
-
-/* `base` with its database name replaced by `db`. Caller frees. */
-static char *url_with_db(const char *base, const char *db)
-{
-	const char *scheme = strstr(base, "://");
-	CHECK(scheme != NULL);
-	const char *path = strchr(scheme + 3, '/');
-	size_t head = path ? (size_t)(path - base) : strlen(base);
-	const char *rest = path ? path + strcspn(path, "?") : "";
-	size_t n = head + strlen(db) + strlen(rest) + 2;
-	char *out = malloc(n);
-	CHECK(out != NULL);
-	snprintf(out, n, "%.*s/%s%s", (int)head, base, db, rest);
-	return out;
-}
-
-/* Runs `sql` on a blocking connection to `url`; the result outlives the connection. */
-static PGresult *pg_exec(const char *url, const char *sql, int nparams, const char *const *params)
-{
-	PGconn *pg = PQconnectdb(url);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to %s: %s", url, PQerrorMessage(pg));
-		PQfinish(pg);
-		exit(1);
-	}
-	PGresult *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-	PQfinish(pg);
-	return res;
-}
-
-static char scratch_db[64];
-static pid_t scratch_owner;
-
-/* Drops the scratch database at exit (also after a failed CHECK), in its creator only. */
-static void scratch_drop(void)
-{
-	if (!scratch_db[0] || getpid() != scratch_owner)
-		return;
-	char sql[128];
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", scratch_db);
-	PQclear(pg_exec(pg_url(), sql, 0, NULL));
-	scratch_db[0] = '\0';
-}
-
-/* Creates a database of this test's own; returns its URL (caller frees). */
-static char *scratch_create(void)
-{
-	unsigned char rnd[4];
-	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
-	snprintf(scratch_db, sizeof scratch_db, "errand_t_db_%d_%02x%02x%02x%02x", (int)getpid(),
-		 rnd[0], rnd[1], rnd[2], rnd[3]);
-	scratch_owner = getpid();
-	atexit(scratch_drop);
-	char sql[128];
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", scratch_db);
-	PGresult *res = pg_exec(pg_url(), sql, 0, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-		exit(1);
-	}
-	PQclear(res);
-	return url_with_db(pg_url(), scratch_db);
-}
-
-/* A loopback port nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-/* ===== The event loop ===== */
-
-typedef int (*loop_cond)(const void *arg);
-
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Runs `base` until `cond(arg)` holds or `timeout_ms` pass. Returns 1 when it holds. */
-static int loop_until(struct event_base *base, loop_cond cond, const void *arg, int timeout_ms)
-{
-	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = { 0, 10 * 1000 };
-	event_add(wake, &tv);
-	int64_t deadline = clock_mono_ms() + timeout_ms;
-	while (!cond(arg) && clock_mono_ms() < deadline)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(wake);
-	return cond(arg);
-}
-
-static int never(const void *arg)
-{
-	(void)arg;
-	return 0;
-}
-
-/* Runs `base` for `ms` milliseconds. */
-static void loop_for(struct event_base *base, int ms)
-{
-	loop_until(base, never, NULL, ms);
-}
-
-static int pool_is_ready(const void *pool)
-{
-	return db_pool_ready(pool);
-}
+#define STMTS_N (sizeof STMTS / sizeof STMTS[0])
 
 /* ===== Recording results ===== */
 
@@ -203,19 +67,10 @@ static int query(db_pool *pool, const char *name, int nparams, const char *value
 	return rc;
 }
 
-static int seen_target;
-
-static int seen_reached(const void *arg)
-{
-	(void)arg;
-	return results_seen >= seen_target;
-}
-
 /* Runs the loop until `n` more callbacks have run. Returns 1 when they did. */
 static int wait_results(struct event_base *base, int n, int timeout_ms)
 {
-	seen_target = results_seen + n;
-	return loop_until(base, seen_reached, NULL, timeout_ms);
+	return tdb_loop_until_more(base, &results_seen, n, timeout_ms);
 }
 
 static int result_ok(const result *r)
@@ -224,14 +79,10 @@ static int result_ok(const result *r)
 	       (r->status == PGRES_TUPLES_OK || r->status == PGRES_COMMAND_OK);
 }
 
-/* A started pool of `size` connections on `url` with STMTS registered. */
+/* A started pool on `url` with STMTS registered (not waited for). */
 static db_pool *pool_open(struct event_base *base, const char *url, const db_options *opt)
 {
-	db_pool *pool = db_pool_new(base, url, opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, STMTS, sizeof STMTS / sizeof STMTS[0]), 0);
-	db_pool_start(pool);
-	return pool;
+	return tdb_pool_start(base, tdb_pool_new(base, url, opt, STMTS, STMTS_N), 0);
 }
 
 static int gauge_target;
@@ -251,9 +102,9 @@ static void test_many_queries_one_turn(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 4, .queue_max = 4 * MANY, .timeout_ms = 20000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
 	gauge_target = 4;
-	CHECK(loop_until(base, all_connections_ready, NULL, 10000));
+	CHECK(tdb_loop_until(base, all_connections_ready, NULL, 10000));
 	CHECK(db_pool_ready(pool));
 
 	result *rs = calloc(MANY, sizeof *rs);
@@ -268,7 +119,7 @@ static void test_many_queries_one_turn(void)
 	CHECK_INT(db_pool_pending(pool), MANY);
 
 	CHECK(wait_results(base, MANY, 60000));
-	loop_for(base, 50); /* a duplicate answer would show up here */
+	tdb_loop_for(base, 50); /* a duplicate answer would show up here */
 	CHECK_INT(results_seen, MANY);
 	CHECK_INT(db_pool_pending(pool), 0);
 
@@ -326,8 +177,8 @@ static void test_one_connection_keeps_order(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 	int n = 64;
 	for (int i = 0; i < n; i++) {
 		char v[16];
@@ -335,7 +186,7 @@ static void test_one_connection_keeps_order(void)
 		const char *values[] = { v };
 		CHECK_INT(db_query(pool, "add_one", 1, values, on_ordered, (void *)(intptr_t)i), 0);
 	}
-	CHECK(loop_until(base, order_done, &n, 10000));
+	CHECK(tdb_loop_until(base, order_done, &n, 10000));
 	for (int i = 0; i < n; i++)
 		CHECK_INT(order_seq[i], i);
 	db_pool_free(pool);
@@ -346,8 +197,8 @@ static void test_sql_error_then_next_query(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 
 	/* Errors and good queries interleaved in one pipeline. */
 	result r[6];
@@ -391,14 +242,14 @@ static void test_result_helpers(void)
 {
 	CHECK(!db_result_ok(NULL));
 	CHECK_STR(db_result_sqlstate(NULL), "");
-	PGresult *res = pg_exec(pg_url(), "SELECT 1", 0, NULL);
+	PGresult *res = tdb_exec(tdb_pg_url(), "SELECT 1", 0, NULL);
 	CHECK(db_result_ok(res));
 	CHECK_STR(db_result_sqlstate(res), "");
 	PQclear(res);
-	res = pg_exec(pg_url(), "SET application_name = 'errand_test'", 0, NULL);
+	res = tdb_exec(tdb_pg_url(), "SET application_name = 'errand_test'", 0, NULL);
 	CHECK(db_result_ok(res));
 	PQclear(res);
-	res = pg_exec(pg_url(), "SELECT * FROM errand_no_such_table", 0, NULL);
+	res = tdb_exec(tdb_pg_url(), "SELECT * FROM errand_no_such_table", 0, NULL);
 	CHECK(!db_result_ok(res));
 	CHECK_STR(db_result_sqlstate(res), "42P01");
 	PQclear(res);
@@ -408,7 +259,7 @@ static void test_unknown_statement_or_wrong_count(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
 	result r;
 	memset(&r, 0, sizeof r);
 	CHECK_INT(query(pool, "no_such_statement", 1, "1", &r), -1);
@@ -418,13 +269,13 @@ static void test_unknown_statement_or_wrong_count(void)
 	CHECK_INT(query(pool, "backend", 1, "1", &r), -1);
 	CHECK_INT(db_pool_pending(pool), 0);
 	/* A refused query never calls back. */
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
-	loop_for(base, 200);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
+	tdb_loop_for(base, 200);
 	CHECK_INT(r.calls, 0);
 
 	/* A name registered twice is refused. */
 	static const db_stmt dup[] = { { "add_one", "SELECT 1", 0 } };
-	db_pool *other = db_pool_new(base, pg_url(), &opt);
+	db_pool *other = db_pool_new(base, tdb_pg_url(), &opt);
 	CHECK(other != NULL);
 	CHECK_INT(db_pool_register(other, STMTS, 2), 0);
 	CHECK_INT(db_pool_register(other, dup, 1), -1);
@@ -437,7 +288,7 @@ static void test_closed_port_times_out(void)
 {
 	struct event_base *base = event_base_new();
 	char url[128];
-	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/postgres", closed_port());
+	tdb_closed_url(url, sizeof url, "postgres");
 	db_options opt = { .size = 2, .queue_max = 100, .timeout_ms = 300 };
 	db_pool *pool = pool_open(base, url, &opt);
 	result r[2];
@@ -456,7 +307,7 @@ static void test_closed_port_times_out(void)
 		CHECK(r[i].at_ms - start < 1000);
 	}
 	CHECK(!db_pool_ready(pool));
-	loop_for(base, 300);
+	tdb_loop_for(base, 300);
 	CHECK(!db_pool_ready(pool));
 	CHECK_INT(r[0].calls + r[1].calls, 2);
 	db_pool_free(pool);
@@ -472,7 +323,7 @@ static void test_lost_connection_logs_reason(void)
 {
 	struct event_base *base = event_base_new();
 	char url[128];
-	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/postgres", closed_port());
+	tdb_closed_url(url, sizeof url, "postgres");
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 300 };
 	FILE *log = tmpfile();
 	CHECK(log != NULL);
@@ -481,7 +332,7 @@ static void test_lost_connection_logs_reason(void)
 	CHECK(saved >= 0);
 	CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
 	db_pool *pool = pool_open(base, url, &opt);
-	loop_for(base, 300);
+	tdb_loop_for(base, 300);
 	db_pool_free(pool);
 	fflush(stderr);
 	CHECK(dup2(saved, STDERR_FILENO) >= 0);
@@ -502,12 +353,12 @@ static void test_lost_connection_logs_reason(void)
 
 static void test_reconnects_after_backends_killed(void)
 {
-	char *url = scratch_create();
+	char *url = tdb_scratch_create_empty("db");
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 10000 };
 	db_pool *pool = pool_open(base, url, &opt);
 	gauge_target = 2;
-	CHECK(loop_until(base, all_connections_ready, NULL, 10000));
+	CHECK(tdb_loop_until(base, all_connections_ready, NULL, 10000));
 
 	result before;
 	memset(&before, 0, sizeof before);
@@ -523,15 +374,15 @@ static void test_reconnects_after_backends_killed(void)
 	memset(flight, 0, sizeof flight);
 	for (int i = 0; i < NFLIGHT; i++)
 		CHECK_INT(query(pool, "sleep", 1, "2", &flight[i]), 0);
-	loop_for(base, 100);
+	tdb_loop_for(base, 100);
 	CHECK_INT(db_pool_pending(pool), NFLIGHT);
 
 	char sql[256];
 	snprintf(sql, sizeof sql,
 		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
 		 " WHERE datname = '%s' AND pid <> pg_backend_pid()",
-		 scratch_db);
-	PGresult *res = pg_exec(pg_url(), sql, 0, NULL);
+		 tdb_scratch);
+	PGresult *res = tdb_exec(tdb_pg_url(), sql, 0, NULL);
 	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
 	CHECK_STR(PQgetvalue(res, 0, 0), "2");
 	PQclear(res);
@@ -554,11 +405,11 @@ static void test_reconnects_after_backends_killed(void)
 		CHECK_INT(r.calls, 1);
 		ok = result_ok(&r) && strcmp(r.value, "100") == 0;
 		if (!ok)
-			loop_for(base, 100);
+			tdb_loop_for(base, 100);
 	}
 	CHECK(ok);
 	CHECK(db_pool_ready(pool));
-	loop_for(base, 100);
+	tdb_loop_for(base, 100);
 	for (int i = 0; i < NFLIGHT; i++)
 		CHECK_INT(flight[i].calls, 1);
 	db_pool_free(pool);
@@ -570,8 +421,8 @@ static void test_query_past_timeout_drops_connection(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 300 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 	result slow;
 	memset(&slow, 0, sizeof slow);
 	int64_t start = clock_mono_ms();
@@ -637,13 +488,13 @@ static void test_check_rejects(void)
 			   .check = &check,
 			   .on_fatal = check_fatal,
 			   .fatal_arg = &st };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, fatal_called, &st, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, fatal_called, &st, 10000));
 	CHECK(st.calls >= 1);
 	CHECK_STR(st.value, "schema-7");
 	CHECK(st.why[0] != '\0');
 	CHECK(!db_pool_ready(pool));
-	loop_for(base, 200);
+	tdb_loop_for(base, 200);
 	CHECK(!db_pool_ready(pool));
 	db_pool_free(pool);
 	event_base_free(base);
@@ -660,8 +511,8 @@ static void test_check_accepts(void)
 			   .check = &check,
 			   .on_fatal = check_fatal,
 			   .fatal_arg = &st };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 	CHECK(st.calls >= 1);
 	CHECK_STR(st.value, "schema-7");
 	CHECK_INT(st.fatal, 0);
@@ -680,7 +531,7 @@ static void test_null_parameters(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 100, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
 	result r[3];
 	memset(r, 0, sizeof r);
 	const char *null_value[] = { NULL };
@@ -719,8 +570,8 @@ static void test_drain_finishes_queued_queries(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 	enum {
 		N = 200
 	};
@@ -741,7 +592,7 @@ static void test_drain_finishes_queued_queries(void)
 	CHECK_INT(query(pool, "add_one", 1, "1", &late), 0);
 	CHECK_INT(late.calls, 0);
 
-	CHECK(loop_until(base, drain_finished, NULL, 20000));
+	CHECK(tdb_loop_until(base, drain_finished, NULL, 20000));
 	CHECK_INT(drained, 1);
 	CHECK(seen_at_done >= N); /* every queued query answered before done */
 	for (int i = 0; i < N; i++) {
@@ -755,7 +606,7 @@ static void test_drain_finishes_queued_queries(void)
 	CHECK(late.error[0] != '\0');
 	CHECK_INT(db_pool_pending(pool), 0);
 	CHECK(!db_pool_ready(pool));
-	loop_for(base, 300);
+	tdb_loop_for(base, 300);
 	CHECK_INT(drained, 1);
 	CHECK(!db_pool_ready(pool));
 	db_pool_free(pool);
@@ -766,8 +617,8 @@ static void test_free_fails_pending(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 1000, .timeout_ms = 10000 };
-	db_pool *pool = pool_open(base, pg_url(), &opt);
-	CHECK(loop_until(base, pool_is_ready, pool, 10000));
+	db_pool *pool = pool_open(base, tdb_pg_url(), &opt);
+	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
 	enum {
 		NSLOW = 3,
 		NQUEUED = 5
@@ -777,7 +628,7 @@ static void test_free_fails_pending(void)
 	memset(queued, 0, sizeof queued);
 	for (int i = 0; i < NSLOW; i++)
 		CHECK_INT(query(pool, "sleep", 1, "2", &slow[i]), 0);
-	loop_for(base, 100); /* now in flight */
+	tdb_loop_for(base, 100); /* now in flight */
 	for (int i = 0; i < NQUEUED; i++)
 		CHECK_INT(query(pool, "add_one", 1, "1", &queued[i]), 0);
 	CHECK_INT(db_pool_pending(pool), NSLOW + NQUEUED);
@@ -804,9 +655,7 @@ static void test_queue_full_fails_later(void)
 {
 	struct event_base *base = event_base_new();
 	db_options opt = { .size = 1, .queue_max = 3, .timeout_ms = 10000 };
-	db_pool *pool = db_pool_new(base, pg_url(), &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, STMTS, sizeof STMTS / sizeof STMTS[0]), 0);
+	db_pool *pool = tdb_pool_new(base, tdb_pg_url(), &opt, STMTS, STMTS_N);
 	/* Not started: queries wait, and past queue_max are refused. */
 	result r[5];
 	memset(r, 0, sizeof r);

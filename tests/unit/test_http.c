@@ -4,14 +4,11 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include "clock.h"
 #include "http.h"
 #include "ids.h"
 #include "metrics.h"
-#include "testlib.h"
+#include "testdb.h"
 
 #define MAX_BODY 1024
 #define HARD_BODY 16384
@@ -20,30 +17,6 @@
 static struct event_base *base;
 static http_server *server;
 static int port;
-
-/* ===== The event loop ===== */
-
-typedef int (*loop_cond)(const void *arg);
-
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Runs the loop until `cond(arg)` holds or `timeout_ms` pass. Returns 1 when it holds. */
-static int loop_until(loop_cond cond, const void *arg, int timeout_ms)
-{
-	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = { 0, 10 * 1000 };
-	event_add(wake, &tv);
-	int64_t deadline = clock_mono_ms() + timeout_ms;
-	while (!cond(arg) && clock_mono_ms() < deadline)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(wake);
-	return cond(arg);
-}
 
 /* ===== Handlers ===== */
 
@@ -168,20 +141,6 @@ static void h_later(http_req *req, void *arg)
 	evtimer_add(later_timer, &tv);
 }
 
-/* A loopback port nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 /* A server on 127.0.0.1, a free port, with every route above. */
 static void server_open(void)
 {
@@ -209,7 +168,7 @@ static void server_open(void)
 	 * test_listen_port_zero), a port found free keeps the other tests useful.
 	 */
 	if (http_server_listen(server, "127.0.0.1", 0) != 0) {
-		int free_port = closed_port();
+		int free_port = tdb_closed_port();
 		CHECK_INT(http_server_listen(server, "127.0.0.1", free_port), 0);
 		CHECK_INT(http_server_port(server), free_port);
 	}
@@ -297,7 +256,7 @@ static void request(enum evhttp_cmd_type method, const char *uri, const char *re
 		    const char *body, size_t len, response *out)
 {
 	struct evhttp_connection *conn = request_start(method, uri, request_id, body, len, out);
-	CHECK(loop_until(response_done, out, 5000));
+	CHECK(tdb_loop_until(base, response_done, out, 5000));
 	evhttp_connection_free(conn);
 	CHECK(out->status != 0);
 	out->json = json_loadb(out->body, out->len, 0, NULL);
@@ -591,7 +550,7 @@ static void test_reply_later_and_inflight(void)
 	struct evhttp_connection *conns[3];
 	for (int i = 0; i < 3; i++)
 		conns[i] = request_start(EVHTTP_REQ_GET, "/v1/later", NULL, NULL, 0, &rs[i]);
-	CHECK(loop_until(later_all_done, rs, 5000));
+	CHECK(tdb_loop_until(base, later_all_done, rs, 5000));
 	for (int i = 0; i < 3; i++) {
 		CHECK_INT(rs[i].status, 200);
 		json_t *j = json_loadb(rs[i].body, rs[i].len, 0, NULL);
@@ -651,7 +610,7 @@ static void test_stop_accepting(void)
 		request_start(EVHTTP_REQ_GET, "/v1/raw", NULL, NULL, 0, &r);
 	evhttp_connection_set_timeout(conn, 1);
 	evhttp_connection_set_retries(conn, 0);
-	loop_until(response_done, &r, 300);
+	tdb_loop_until(base, response_done, &r, 300);
 	/* Not answered: the listener no longer accepts. */
 	CHECK(!r.done || r.status == 0);
 	evhttp_connection_free(conn);

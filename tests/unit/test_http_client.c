@@ -83,14 +83,6 @@ static int answered(const void *arg)
 	return ((const answer *)arg)->calls > 0;
 }
 
-static int seen_target;
-
-static int seen_reached(const void *arg)
-{
-	(void)arg;
-	return answers_seen >= seen_target;
-}
-
 static char url_buf[256];
 
 static const char *url(int port, const char *path)
@@ -325,8 +317,7 @@ static void test_many_concurrent(void)
 	/* Nothing was answered inside the calls; all are in flight. */
 	CHECK_INT(answers_seen, 0);
 	CHECK_INT(http_client_inflight(c), MANY);
-	seen_target = MANY;
-	CHECK(tdb_loop_until(base, seen_reached, NULL, 60000));
+	CHECK(tdb_loop_until_more(base, &answers_seen, MANY, 60000));
 	tdb_loop_for(base, 100); /* a second answer would show up here */
 	CHECK_INT(answers_seen, MANY);
 	for (int i = 0; i < MANY; i++) {

@@ -208,13 +208,7 @@ static void test_server_error_frees_key(void)
 static void test_database_unavailable(void)
 {
 	base = event_base_new();
-	char bad[128];
-	snprintf(bad, sizeof bad, "postgresql://errand@127.0.0.1:%d/errand", tdb_closed_port());
-	db_options opt = { .size = 1, .queue_max = 10, .timeout_ms = 300 };
-	pool = db_pool_new(base, bad, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, IDEMPOTENCY_STMTS, IDEMPOTENCY_STMTS_N), 0);
-	db_pool_start(pool);
+	pool = tdb_pool_unreachable(base, IDEMPOTENCY_STMTS, IDEMPOTENCY_STMTS_N);
 	verdict v = begin(USER, ROUTE, "k", HASH_A);
 	CHECK_INT(v.v, IDEM_ERROR);
 	db_pool_free(pool);

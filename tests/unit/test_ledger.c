@@ -668,13 +668,7 @@ static void test_unbalanced_transfer_fails_at_commit(void)
 static void test_database_unavailable(void)
 {
 	base = event_base_new();
-	char bad[128];
-	snprintf(bad, sizeof bad, "postgresql://errand@127.0.0.1:%d/errand", tdb_closed_port());
-	db_options opt = { .size = 1, .queue_max = 10, .timeout_ms = 300 };
-	pool = db_pool_new(base, bad, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, LEDGER_STMTS, LEDGER_STMTS_N), 0);
-	db_pool_start(pool);
+	pool = tdb_pool_unreachable(base, LEDGER_STMTS, LEDGER_STMTS_N);
 	char u[IDS_MAX_LEN];
 	CHECK_INT(ids_new("usr", u), 0);
 	answer w = wallet(u);

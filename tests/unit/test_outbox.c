@@ -18,56 +18,27 @@ static outbox ob;
 static char redis_host[256];
 static int redis_port;
 static char prefix[96];
-static pid_t keys_owner;
-
-/* Deletes this test's streams at exit (also after a failed CHECK). */
-static void streams_delete(void)
-{
-	if (!prefix[0] || getpid() != keys_owner)
-		return;
-	redisContext *rc = redisConnect(redis_host, redis_port);
-	if (rc && !rc->err)
-		freeReplyObject(redisCommand(rc, "DEL %sevents %sverify %sdispatch", prefix, prefix,
-					     prefix));
-	if (rc)
-		redisFree(rc);
-	prefix[0] = '\0';
-}
-
-static int client_ready(const void *c)
-{
-	return redis_ready(c);
-}
 
 /* A started client of Redis at `port`; waits until it is ready when `wait`. */
 static redis_client *client_open(int port, int wait)
 {
-	redis_client *c = redis_client_new(base, redis_host, port, 0, NULL, "test");
-	CHECK(c != NULL);
-	redis_client_start(c);
-	if (wait)
-		CHECK(tdb_loop_until(base, client_ready, c, 5000));
-	return c;
+	return tdb_redis_open(base, redis_host, port, wait ? 5000 : 0);
 }
 
 static void open_all(void)
 {
 	tdb_redis_env(redis_host, sizeof redis_host, &redis_port);
-	unsigned char rnd[4];
-	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
-	snprintf(prefix, sizeof prefix, "errand:test:%d:%02x%02x%02x%02x:", (int)getpid(), rnd[0],
-		 rnd[1], rnd[2], rnd[3]);
-	keys_owner = getpid();
-	atexit(streams_delete);
+	tdb_redis_name(prefix, sizeof prefix, "");
+	/* This test's streams, deleted at exit (also after a failed CHECK). */
+	static const char *const streams[] = { "events", "verify", "dispatch" };
+	for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+		char key[128];
+		snprintf(key, sizeof key, "%s%s", prefix, streams[i]);
+		tdb_redis_delete_at_exit(key);
+	}
 	url = tdb_scratch_create("outbox");
 	base = event_base_new();
-	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 20000 };
-	pool = db_pool_new(base, url, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, OUTBOX_STMTS, OUTBOX_STMTS_N), 0);
-	CHECK_INT(db_pool_register(pool, JOBS_STMTS, JOBS_STMTS_N), 0);
-	db_pool_start(pool);
-	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
+	pool = tdb_pool_open_with_jobs(base, url, OUTBOX_STMTS, OUTBOX_STMTS_N);
 	redis = client_open(redis_port, 1);
 	ob.db = pool;
 	ob.redis = redis;
@@ -449,13 +420,7 @@ static void test_database_unavailable(void)
 {
 	tdb_redis_env(redis_host, sizeof redis_host, &redis_port);
 	base = event_base_new();
-	char bad[128];
-	snprintf(bad, sizeof bad, "postgresql://errand@127.0.0.1:%d/errand", tdb_closed_port());
-	db_options opt = { .size = 1, .queue_max = 10, .timeout_ms = 300 };
-	pool = db_pool_new(base, bad, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, OUTBOX_STMTS, OUTBOX_STMTS_N), 0);
-	db_pool_start(pool);
+	pool = tdb_pool_unreachable(base, OUTBOX_STMTS, OUTBOX_STMTS_N);
 	redis = client_open(redis_port, 1);
 	snprintf(prefix, sizeof prefix, "errand:test:unused:");
 	ob.db = pool;
@@ -463,7 +428,6 @@ static void test_database_unavailable(void)
 	ob.prefix = prefix;
 	ob.maxlen = 100;
 	CHECK_INT(relay(&ob, 10), -1);
-	prefix[0] = '\0';
 	redis_client_free(redis);
 	db_pool_free(pool);
 	event_base_free(base);

@@ -1,159 +1,24 @@
 /* Unit tests of principals.c: creation requests, keys and authentication on a real database. */
-#include <event2/event.h>
-#include <libpq-fe.h>
-#include <netinet/in.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "auth.h"
 #include "clock.h"
-#include "db.h"
 #include "ids.h"
-#include "migrate.h"
 #include "principals.h"
-#include "testlib.h"
-
-/* ===== Environment and scratch databases ===== */
-
-/* The superuser URL of the test server; fails the test when it is not given. */
-static const char *pg_url(void)
-{
-	const char *url = getenv("ERRAND_TEST_PG_URL");
-	if (!url || !*url) {
-		fprintf(stderr, "ERRAND_TEST_PG_URL is not set: this test needs a running "
-				"PostgreSQL (tests/run exports it)\n");
-		exit(1);
-	}
-	return url;
-}
-
-/* `base` with its database name replaced by `db`. Caller frees. */
-static char *url_with_db(const char *base, const char *db)
-{
-	const char *scheme = strstr(base, "://");
-	CHECK(scheme != NULL);
-	const char *path = strchr(scheme + 3, '/');
-	size_t head = path ? (size_t)(path - base) : strlen(base);
-	const char *rest = path ? path + strcspn(path, "?") : "";
-	size_t n = head + strlen(db) + strlen(rest) + 2;
-	char *out = malloc(n);
-	CHECK(out != NULL);
-	snprintf(out, n, "%.*s/%s%s", (int)head, base, db, rest);
-	return out;
-}
-
-/* Runs `sql` on a blocking connection to `url`; the result outlives the connection. */
-static PGresult *pg_exec(const char *url, const char *sql, int nparams, const char *const *params)
-{
-	PGconn *pg = PQconnectdb(url);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to %s: %s", url, PQerrorMessage(pg));
-		PQfinish(pg);
-		exit(1);
-	}
-	PGresult *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-	PQfinish(pg);
-	return res;
-}
-
-static char scratch_db[64];
-static pid_t scratch_owner;
-
-/* Drops the scratch database at exit (also after a failed CHECK), in its creator only. */
-static void scratch_drop(void)
-{
-	if (!scratch_db[0] || getpid() != scratch_owner)
-		return;
-	char sql[128];
-	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", scratch_db);
-	PQclear(pg_exec(pg_url(), sql, 0, NULL));
-	scratch_db[0] = '\0';
-}
-
-/* Creates a database of this test's own and migrates it; returns its URL (caller frees). */
-static char *scratch_create(void)
-{
-	unsigned char rnd[4];
-	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
-	snprintf(scratch_db, sizeof scratch_db, "errand_t_principals_%d_%02x%02x%02x%02x",
-		 (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
-	scratch_owner = getpid();
-	atexit(scratch_drop);
-	char sql[128];
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", scratch_db);
-	PGresult *res = pg_exec(pg_url(), sql, 0, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-		exit(1);
-	}
-	PQclear(res);
-	char *url = url_with_db(pg_url(), scratch_db);
-	char err[512] = "";
-	int applied = migrate_apply(url, NULL, err, sizeof err);
-	if (applied != (int)MIGRATIONS_N) {
-		fprintf(stderr, "migrate_apply: %d: %s\n", applied, err);
-		exit(1);
-	}
-	return url;
-}
-
-/* A loopback port nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
+#include "testdb.h"
 
 /* ===== The event loop and the pool ===== */
 
 static struct event_base *base;
 static db_pool *pool;
 
-typedef int (*loop_cond)(const void *arg);
-
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Runs the loop until `cond(arg)` holds or `timeout_ms` pass. Returns 1 when it holds. */
-static int loop_until(loop_cond cond, const void *arg, int timeout_ms)
-{
-	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = { 0, 10 * 1000 };
-	event_add(wake, &tv);
-	int64_t deadline = clock_mono_ms() + timeout_ms;
-	while (!cond(arg) && clock_mono_ms() < deadline)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(wake);
-	return cond(arg);
-}
-
-static int pool_is_ready(const void *p)
-{
-	return db_pool_ready(p);
-}
-
 /* A started pool on `url` with the module's statements; `wait` for it to be ready. */
 static void pool_open(const char *url, int timeout_ms, int wait)
 {
 	base = event_base_new();
 	db_options opt = { .size = 2, .queue_max = 100, .timeout_ms = timeout_ms };
-	pool = db_pool_new(base, url, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N), 0);
-	db_pool_start(pool);
-	if (wait)
-		CHECK(loop_until(pool_is_ready, pool, 10000));
+	pool = tdb_pool_new(base, url, &opt, PRINCIPALS_STMTS, PRINCIPALS_STMTS_N);
+	tdb_pool_start(base, pool, wait ? 10000 : 0);
 }
 
 static void pool_close(void)
@@ -221,7 +86,7 @@ static json_t *create(const char *request)
 	CHECK_INT(principals_spec_parse(body, &spec, &err), 0);
 	created c = { 0 };
 	principals_create(pool, &spec, on_created, &c);
-	CHECK(loop_until(created_done, &c, 10000));
+	CHECK(tdb_loop_until(base, created_done, &c, 10000));
 	CHECK_INT(c.calls, 1);
 	if (!c.json) {
 		fprintf(stderr, "principals_create: %s: %s\n", c.code, c.message);
@@ -235,7 +100,7 @@ static authed authenticate(const char *key)
 {
 	authed a = { 0 };
 	principals_authenticate(pool, key, on_auth, &a);
-	CHECK(loop_until(authed_done, &a, 10000));
+	CHECK(tdb_loop_until(base, authed_done, &a, 10000));
 	CHECK_INT(a.calls, 1);
 	return a;
 }
@@ -267,10 +132,10 @@ static void check_key_stored(const char *url, const char *key, const char *princ
 	char hash[AUTH_HASH_HEX_LEN + 1];
 	auth_hash_hex(key, strlen(key), hash);
 	const char *params[] = { key_id };
-	PGresult *res = pg_exec(url,
-				"SELECT key_hash, principal_id, revoked_at IS NULL"
-				" FROM api_keys WHERE id = $1",
-				1, params);
+	PGresult *res = tdb_exec(url,
+				 "SELECT key_hash, principal_id, revoked_at IS NULL"
+				 " FROM api_keys WHERE id = $1",
+				 1, params);
 	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
 	CHECK_INT(PQntuples(res), 1);
 	CHECK_STR(PQgetvalue(res, 0, 0), hash);
@@ -279,8 +144,8 @@ static void check_key_stored(const char *url, const char *key, const char *princ
 	PQclear(res);
 	/* The secret is nowhere in the table. */
 	const char *secret[] = { key + 30 };
-	res = pg_exec(url, "SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0", 1,
-		      secret);
+	res = tdb_exec(url, "SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0", 1,
+		       secret);
 	CHECK_STR(PQgetvalue(res, 0, 0), "0");
 	PQclear(res);
 }
@@ -469,7 +334,7 @@ static void test_spec_rejects(void)
 
 static void test_create_answers_and_stores_hash(void)
 {
-	char *url = scratch_create();
+	char *url = tdb_scratch_create("principals");
 	pool_open(url, 10000, 1);
 
 	json_t *u =
@@ -486,10 +351,10 @@ static void test_create_answers_and_stores_hash(void)
 	check_key_stored(url, str_at(u, "key"), id);
 
 	const char *params[] = { id };
-	PGresult *res = pg_exec(url,
-				"SELECT role, name, project_id, capabilities::text,"
-				" webhook_url IS NULL FROM principals WHERE id = $1",
-				1, params);
+	PGresult *res = tdb_exec(url,
+				 "SELECT role, name, project_id, capabilities::text,"
+				 " webhook_url IS NULL FROM principals WHERE id = $1",
+				 1, params);
 	CHECK_INT(PQntuples(res), 1);
 	CHECK_STR(PQgetvalue(res, 0, 0), "user");
 	CHECK_STR(PQgetvalue(res, 0, 1), "O'Brien \"x\"; DROP TABLE principals");
@@ -511,8 +376,8 @@ static void test_create_answers_and_stores_hash(void)
 	check_recent(str_at(a, "created_at"));
 	check_key_stored(url, str_at(a, "key"), aid);
 	const char *aparams[] = { aid };
-	res = pg_exec(url, "SELECT capabilities::text, webhook_url FROM principals WHERE id = $1",
-		      1, aparams);
+	res = tdb_exec(url, "SELECT capabilities::text, webhook_url FROM principals WHERE id = $1",
+		       1, aparams);
 	CHECK_STR(PQgetvalue(res, 0, 0), "{summarise,translate}");
 	CHECK_STR(PQgetvalue(res, 0, 1), "https://agent.example/hook");
 	PQclear(res);
@@ -537,7 +402,7 @@ static void test_create_answers_and_stores_hash(void)
 
 static void test_authenticate(void)
 {
-	char *url = scratch_create();
+	char *url = tdb_scratch_create("principals");
 	pool_open(url, 10000, 1);
 	json_t *u = create("{\"role\":\"agent\",\"name\":\"Grace\"}");
 	const char *key = str_at(u, "key");
@@ -594,7 +459,7 @@ static void test_authenticate(void)
 
 static void test_issue_key_and_revoke(void)
 {
-	char *url = scratch_create();
+	char *url = tdb_scratch_create("principals");
 	pool_open(url, 10000, 1);
 	json_t *u = create("{\"role\":\"user\",\"name\":\"Lin\"}");
 	const char *id = str_at(u, "id");
@@ -607,7 +472,7 @@ static void test_issue_key_and_revoke(void)
 	for (int i = 0; i < 3; i++) {
 		created c = { 0 };
 		principals_issue_key(pool, nobody[i], on_created, &c);
-		CHECK(loop_until(created_done, &c, 10000));
+		CHECK(tdb_loop_until(base, created_done, &c, 10000));
 		CHECK_INT(c.calls, 1);
 		CHECK(c.json == NULL);
 		CHECK_STR(c.code, PRINCIPALS_ERR_NOT_FOUND);
@@ -616,7 +481,7 @@ static void test_issue_key_and_revoke(void)
 
 	created c = { 0 };
 	principals_issue_key(pool, id, on_created, &c);
-	CHECK(loop_until(created_done, &c, 10000));
+	CHECK(tdb_loop_until(base, created_done, &c, 10000));
 	CHECK_INT(c.calls, 1);
 	CHECK(c.json != NULL);
 	CHECK_STR(c.code, "");
@@ -643,7 +508,7 @@ static void test_issue_key_and_revoke(void)
 	CHECK_INT(auth_key_parse(first, first_id, sizeof first_id), 0);
 	const char *params[] = { first_id };
 	PGresult *res =
-		pg_exec(url, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", 1, params);
+		tdb_exec(url, "UPDATE api_keys SET revoked_at = now() WHERE id = $1", 1, params);
 	CHECK_STR(PQcmdTuples(res), "1");
 	PQclear(res);
 	a = authenticate(first);
@@ -661,15 +526,14 @@ static void test_issue_key_and_revoke(void)
 static void test_database_unavailable(void)
 {
 	char url[128];
-	snprintf(url, sizeof url, "postgresql://errand@127.0.0.1:%d/errand", closed_port());
-	pool_open(url, 300, 0);
+	pool_open(tdb_closed_url(url, sizeof url, "errand"), 300, 0);
 
 	char key[AUTH_KEY_LEN + 1], key_id[IDS_MAX_LEN];
 	CHECK_INT(auth_key_new(key, sizeof key, key_id, sizeof key_id), 0);
 	authed a = { 0 };
 	principals_authenticate(pool, key, on_auth, &a);
 	CHECK_INT(a.calls, 0);
-	CHECK(loop_until(authed_done, &a, 3000));
+	CHECK(tdb_loop_until(base, authed_done, &a, 3000));
 	CHECK(!a.found);
 	CHECK(!a.error_null);
 	CHECK(a.error[0] != '\0');
@@ -680,7 +544,7 @@ static void test_database_unavailable(void)
 	CHECK_INT(principals_spec_parse(body, &spec, &err), 0);
 	created c = { 0 };
 	principals_create(pool, &spec, on_created, &c);
-	CHECK(loop_until(created_done, &c, 3000));
+	CHECK(tdb_loop_until(base, created_done, &c, 3000));
 	CHECK(c.json == NULL);
 	CHECK_STR(c.code, "database_unavailable");
 
@@ -688,7 +552,7 @@ static void test_database_unavailable(void)
 	CHECK_INT(ids_new("usr", someone), 0);
 	created k = { 0 };
 	principals_issue_key(pool, someone, on_created, &k);
-	CHECK(loop_until(created_done, &k, 3000));
+	CHECK(tdb_loop_until(base, created_done, &k, 3000));
 	CHECK(k.json == NULL);
 	CHECK_STR(k.code, "database_unavailable");
 	json_decref(body);

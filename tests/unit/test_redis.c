@@ -1,139 +1,21 @@
 /* Unit tests of redis.c: the async client, readiness and stream helpers, against a real Redis. */
-#include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "clock.h"
-#include "ids.h"
 #include "redis.h"
-#include "testlib.h"
+#include "testdb.h"
 
-/* ===== Environment and key names ===== */
+/* ===== The test server ===== */
 
 static char redis_host[256];
 static int redis_port;
 
-/* Reads ERRAND_TEST_REDIS_URL (redis://host:port[/db]); fails the test when it is not given. */
-static void redis_env(void)
-{
-	const char *url = getenv("ERRAND_TEST_REDIS_URL");
-	if (!url || !*url) {
-		fprintf(stderr, "ERRAND_TEST_REDIS_URL is not set: this test needs a running Redis "
-				"(tests/run exports it)\n");
-		exit(1);
-	}
-	const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
-	const char *at = strchr(p, '@');
-	if (at)
-		p = at + 1;
-	size_t hostlen = strcspn(p, ":/");
-	CHECK(hostlen > 0 && hostlen < sizeof redis_host);
-	memcpy(redis_host, p, hostlen);
-	redis_host[hostlen] = '\0';
-	redis_port = p[hostlen] == ':' ? atoi(p + hostlen + 1) : 6379;
-	CHECK(redis_port > 0);
-}
-
-/* Keys this test made; deleted at exit (also after a failed CHECK). */
-static char made_keys[16][128];
-static int nmade;
-static pid_t keys_owner;
-
-static void keys_delete(void)
-{
-	if (nmade == 0 || getpid() != keys_owner)
-		return;
-	redisContext *rc = redisConnect(redis_host, redis_port);
-	if (rc && !rc->err) {
-		for (int i = 0; i < nmade; i++)
-			freeReplyObject(redisCommand(rc, "DEL %s", made_keys[i]));
-	}
-	if (rc)
-		redisFree(rc);
-	nmade = 0;
-}
-
-/* A key unique to this test run ("errand:test:<pid>:<random>:<what>"), deleted at exit. */
-static const char *key_new(const char *what)
-{
-	CHECK(nmade < 16);
-	if (nmade == 0) {
-		keys_owner = getpid();
-		atexit(keys_delete);
-	}
-	unsigned char rnd[4];
-	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
-	char *k = made_keys[nmade++];
-	snprintf(k, sizeof made_keys[0], "errand:test:%d:%02x%02x%02x%02x:%s", (int)getpid(),
-		 rnd[0], rnd[1], rnd[2], rnd[3], what);
-	return k;
-}
-
-/* A loopback port nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-/* ===== The event loop ===== */
-
-typedef int (*loop_cond)(const void *arg);
-
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Runs `base` until `cond(arg)` holds or `timeout_ms` pass. Returns 1 when it holds. */
-static int loop_until(struct event_base *base, loop_cond cond, const void *arg, int timeout_ms)
-{
-	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
-	struct timeval tv = { 0, 10 * 1000 };
-	event_add(wake, &tv);
-	int64_t deadline = clock_mono_ms() + timeout_ms;
-	while (!cond(arg) && clock_mono_ms() < deadline)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(wake);
-	return cond(arg);
-}
-
-static int never(const void *arg)
-{
-	(void)arg;
-	return 0;
-}
-
-static void loop_for(struct event_base *base, int ms)
-{
-	loop_until(base, never, NULL, ms);
-}
-
-static int client_ready(const void *c)
-{
-	return redis_ready(c);
-}
-
 /* A started client of the test server, ready. */
 static redis_client *client_open(struct event_base *base)
 {
-	redis_env();
-	redis_client *c = redis_client_new(base, redis_host, redis_port, 0, NULL, "test");
-	CHECK(c != NULL);
-	redis_client_start(c);
-	CHECK(loop_until(base, client_ready, c, 3000));
-	return c;
+	tdb_redis_env(redis_host, sizeof redis_host, &redis_port);
+	return tdb_redis_open(base, redis_host, redis_port, 3000);
 }
 
 /* ===== Recording replies ===== */
@@ -176,19 +58,10 @@ static void on_reply(void *arg, redisReply *r, const char *error)
 	}
 }
 
-static int seen_target;
-
-static int seen_reached(const void *arg)
-{
-	(void)arg;
-	return replies_seen >= seen_target;
-}
-
 /* Runs the loop until `n` more replies arrived. Returns 1 when they did. */
 static int wait_replies(struct event_base *base, int n, int timeout_ms)
 {
-	seen_target = replies_seen + n;
-	return loop_until(base, seen_reached, NULL, timeout_ms);
+	return tdb_loop_until_more(base, &replies_seen, n, timeout_ms);
 }
 
 /* Sends the command `argv` (NUL-terminated strings) and waits for its reply. */
@@ -308,17 +181,17 @@ static void create_group(struct event_base *base, redis_client *c, const char *s
 
 static void test_ready_soon(void)
 {
-	redis_env();
+	tdb_redis_env(redis_host, sizeof redis_host, &redis_port);
 	struct event_base *base = event_base_new();
 	redis_client *c = redis_client_new(base, redis_host, redis_port, 0, NULL, "test");
 	CHECK(c != NULL);
 	CHECK(!redis_ready(c));
 	int64_t start = clock_mono_ms();
 	redis_client_start(c);
-	CHECK(loop_until(base, client_ready, c, 3000));
+	CHECK(tdb_loop_until(base, tdb_redis_ready, c, 3000));
 	CHECK(clock_mono_ms() - start <= 1500);
 	/* Still ready a few health ticks later. */
-	loop_for(base, 2500);
+	tdb_loop_for(base, 2500);
 	CHECK(redis_ready(c));
 	redis_client_free(c);
 	event_base_free(base);
@@ -330,7 +203,7 @@ static void test_set_get_round_trip(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *key = key_new("kv");
+	const char *key = tdb_redis_key("kv");
 	reply r;
 	memset(&r, 0, sizeof r);
 	in_call = 1;
@@ -381,7 +254,7 @@ static void test_xadd_trims_and_counts(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *stream = key_new("stream");
+	const char *stream = tdb_redis_key("stream");
 	char id[64];
 	add_entry(base, c, stream, "job", "job_1", id);
 	CHECK(strchr(id, '-') != NULL);
@@ -412,7 +285,7 @@ static void test_xgroup_create_twice(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *stream = key_new("groups");
+	const char *stream = tdb_redis_key("groups");
 	reply r;
 	memset(&r, 0, sizeof r);
 	in_call = 1;
@@ -435,7 +308,7 @@ static void test_xgroup_create_twice(void)
 	CHECK(r.error_null);
 
 	/* Another error is still an error: a group on a key that is not a stream. */
-	const char *plain = key_new("plain");
+	const char *plain = tdb_redis_key("plain");
 	reply set;
 	RUN(base, c, &set, "SET", plain, "x");
 	memset(&r, 0, sizeof r);
@@ -453,7 +326,7 @@ static void test_read_and_ack(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *stream = key_new("work");
+	const char *stream = tdb_redis_key("work");
 	create_group(base, c, stream, "g");
 	char id[64];
 	add_entry(base, c, stream, "job_id", "job_42", id);
@@ -511,7 +384,7 @@ static void test_xautoclaim_takes_unacked(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *stream = key_new("claims");
+	const char *stream = tdb_redis_key("claims");
 	create_group(base, c, stream, "g");
 	char acked[64], left[64];
 	add_entry(base, c, stream, "n", "1", acked);
@@ -563,7 +436,7 @@ static void test_xautoclaim_takes_unacked(void)
 static void test_closed_port_fails_later(void)
 {
 	struct event_base *base = event_base_new();
-	redis_client *c = redis_client_new(base, "127.0.0.1", closed_port(), 0, NULL, "closed");
+	redis_client *c = redis_client_new(base, "127.0.0.1", tdb_closed_port(), 0, NULL, "closed");
 	CHECK(c != NULL);
 	redis_client_start(c);
 	reply r[4];
@@ -586,7 +459,7 @@ static void test_closed_port_fails_later(void)
 		CHECK(!r[i].error_null);
 		CHECK(r[i].error[0] != '\0');
 	}
-	loop_for(base, 1000);
+	tdb_loop_for(base, 1000);
 	CHECK(!redis_ready(c));
 
 	/* Still failing later, after reconnection attempts. */
@@ -606,7 +479,7 @@ static void test_free_fails_pending(void)
 {
 	struct event_base *base = event_base_new();
 	redis_client *c = client_open(base);
-	const char *stream = key_new("blocked");
+	const char *stream = tdb_redis_key("blocked");
 	create_group(base, c, stream, "g");
 	/* A blocking read holds the connection; a command queued behind it. */
 	stream_reply sr;
@@ -615,10 +488,10 @@ static void test_free_fails_pending(void)
 	reply r;
 	memset(&r, 0, sizeof r);
 	CHECK_INT(redis_command(c, on_reply, &r, "PING"), 0);
-	loop_for(base, 100);
+	tdb_loop_for(base, 100);
 	CHECK_INT(sr.calls + r.calls, 0);
 	redis_client_free(c);
-	loop_for(base, 100);
+	tdb_loop_for(base, 100);
 	CHECK_INT(sr.calls, 1);
 	CHECK(sr.error[0] != '\0');
 	CHECK_INT(r.calls, 1);
@@ -638,12 +511,12 @@ static void test_reconnects_after_kill(void)
 	snprintf(id, sizeof id, "%lld", r.integer);
 
 	/* A blocking read in flight when the server drops the connection. */
-	const char *stream = key_new("killed");
+	const char *stream = tdb_redis_key("killed");
 	create_group(base, c, stream, "g");
 	stream_reply sr;
 	memset(&sr, 0, sizeof sr);
 	CHECK_INT(redis_xreadgroup(c, "g", "c", stream, ">", 1, 5000, on_read, &sr), 0);
-	loop_for(base, 50);
+	tdb_loop_for(base, 50);
 	redisContext *rc = redisConnect(redis_host, redis_port);
 	CHECK(rc && !rc->err);
 	redisReply *kill = redisCommand(rc, "CLIENT KILL ID %s", id);
@@ -659,7 +532,7 @@ static void test_reconnects_after_kill(void)
 	int64_t deadline = clock_mono_ms() + 5000;
 	int ok = 0;
 	while (!ok && clock_mono_ms() < deadline) {
-		loop_for(base, 50);
+		tdb_loop_for(base, 50);
 		if (!redis_ready(c))
 			continue;
 		RUN(base, c, &r, "CLIENT", "ID");
@@ -694,7 +567,7 @@ static void test_free_from_callback(void)
 	CHECK_INT(redis_command(c, on_reply_free_client, &first, "PING"), 0);
 	CHECK_INT(redis_command(c, on_reply, &second, "PING"), 0);
 	CHECK(wait_replies(base, 2, 3000));
-	loop_for(base, 100);
+	tdb_loop_for(base, 100);
 	CHECK_INT(first.calls, 1);
 	CHECK(first.had_reply);
 	CHECK_INT(second.calls, 1);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,7 +17,9 @@
 #include "clock.h"
 #include "db.h"
 #include "ids.h"
+#include "jobs.h"
 #include "migrate.h"
+#include "redis.h"
 #include "testlib.h"
 
 /* ===== Environment and scratch databases ===== */
@@ -139,11 +142,10 @@ static inline void tdb_scratch_drop(void)
 }
 
 /*
- * Creates a database of this test's own ("errand_t_<what>_<pid>_<random>"),
- * migrated to the latest version and dropped at exit. Returns its URL
- * (caller frees).
+ * Creates an empty database of this test's own ("errand_t_<what>_<pid>_<random>",
+ * its name in tdb_scratch), dropped at exit. Returns its URL (caller frees).
  */
-static inline char *tdb_scratch_create(const char *what)
+static inline char *tdb_scratch_create_empty(const char *what)
 {
 	unsigned char rnd[4];
 	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
@@ -159,7 +161,17 @@ static inline char *tdb_scratch_create(const char *what)
 		exit(1);
 	}
 	PQclear(res);
-	char *url = tdb_url_with_db(tdb_pg_url(), tdb_scratch);
+	return tdb_url_with_db(tdb_pg_url(), tdb_scratch);
+}
+
+/*
+ * Creates a database of this test's own ("errand_t_<what>_<pid>_<random>"),
+ * migrated to the latest version and dropped at exit. Returns its URL
+ * (caller frees).
+ */
+static inline char *tdb_scratch_create(const char *what)
+{
+	char *url = tdb_scratch_create_empty(what);
 	char err[512] = "";
 	int applied = migrate_apply(url, NULL, err, sizeof err);
 	if (applied != (int)MIGRATIONS_N) {
@@ -274,6 +286,13 @@ static inline int tdb_closed_port(void)
 	return ntohs(sa.sin_port);
 }
 
+/* A PostgreSQL URL of database `db` ("errand", "postgres?connect_timeout=5") on a closed port. */
+static inline char *tdb_closed_url(char *out, size_t outlen, const char *db)
+{
+	snprintf(out, outlen, "postgresql://errand@127.0.0.1:%d/%s", tdb_closed_port(), db);
+	return out;
+}
+
 /* ===== The event loop ===== */
 
 typedef int (*tdb_cond)(const void *arg);
@@ -317,6 +336,26 @@ static inline int tdb_flag_set(const void *arg)
 	return *(const int *)arg != 0;
 }
 
+/* A counter and the value it is waited to reach. */
+typedef struct tdb_count_target {
+	const int *count;
+	int target;
+} tdb_count_target;
+
+static inline int tdb_count_reached(const void *arg)
+{
+	const tdb_count_target *t = arg;
+	return *t->count >= t->target;
+}
+
+/* Runs `base` until `*count` grew by `n` or `timeout_ms` pass. Returns 1 when it did. */
+static inline int tdb_loop_until_more(struct event_base *base, const int *count, int n,
+				      int timeout_ms)
+{
+	tdb_count_target t = { count, *count + n };
+	return tdb_loop_until(base, tdb_count_reached, &t, timeout_ms);
+}
+
 static inline int tdb_pool_ready(const void *pool)
 {
 	return db_pool_ready(pool);
@@ -327,17 +366,53 @@ static inline int tdb_pool_idle(const void *pool)
 	return db_pool_pending(pool) == 0;
 }
 
+/* A pool on `url` with `opt` and `stmts` registered, not started yet. */
+static inline db_pool *tdb_pool_new(struct event_base *base, const char *url, const db_options *opt,
+				    const db_stmt *stmts, size_t n)
+{
+	db_pool *pool = db_pool_new(base, url, opt);
+	CHECK(pool != NULL);
+	CHECK_INT(db_pool_register(pool, stmts, n), 0);
+	return pool;
+}
+
+/* Starts `pool`; when `wait_ms` > 0, runs `base` until it is ready (failing the test after). */
+static inline db_pool *tdb_pool_start(struct event_base *base, db_pool *pool, int wait_ms)
+{
+	db_pool_start(pool);
+	if (wait_ms > 0)
+		CHECK(tdb_loop_until(base, tdb_pool_ready, pool, wait_ms));
+	return pool;
+}
+
 /* A started pool of `size` connections on `url` with `stmts`, once it is ready. */
 static inline db_pool *tdb_pool_open(struct event_base *base, const char *url, int size,
 				     const db_stmt *stmts, size_t n)
 {
 	db_options opt = { .size = size, .queue_max = 10000, .timeout_ms = 20000 };
-	db_pool *pool = db_pool_new(base, url, &opt);
-	CHECK(pool != NULL);
-	CHECK_INT(db_pool_register(pool, stmts, n), 0);
-	db_pool_start(pool);
-	CHECK(tdb_loop_until(base, tdb_pool_ready, pool, 10000));
-	return pool;
+	return tdb_pool_start(base, tdb_pool_new(base, url, &opt, stmts, n), 10000);
+}
+
+/*
+ * A started pool of two connections on `url` with `stmts` and the job
+ * core's statements (JOBS_STMTS), once it is ready.
+ */
+static inline db_pool *tdb_pool_open_with_jobs(struct event_base *base, const char *url,
+					       const db_stmt *stmts, size_t n)
+{
+	db_options opt = { .size = 2, .queue_max = 1000, .timeout_ms = 20000 };
+	db_pool *pool = tdb_pool_new(base, url, &opt, stmts, n);
+	CHECK_INT(db_pool_register(pool, JOBS_STMTS, JOBS_STMTS_N), 0);
+	return tdb_pool_start(base, pool, 10000);
+}
+
+/* A started pool of one connection, with `stmts`, on a closed port (300 ms timeouts). */
+static inline db_pool *tdb_pool_unreachable(struct event_base *base, const db_stmt *stmts, size_t n)
+{
+	char url[128];
+	db_options opt = { .size = 1, .queue_max = 10, .timeout_ms = 300 };
+	tdb_closed_url(url, sizeof url, "errand");
+	return tdb_pool_start(base, tdb_pool_new(base, url, &opt, stmts, n), 0);
 }
 
 /* ===== Redis ===== */
@@ -361,6 +436,78 @@ static inline void tdb_redis_env(char *host, size_t hostlen, int *port)
 	host[n] = '\0';
 	*port = p[n] == ':' ? atoi(p + n + 1) : 6379;
 	CHECK(*port > 0);
+}
+
+static inline int tdb_redis_ready(const void *client)
+{
+	return redis_ready(client);
+}
+
+/* A started client ("test") of Redis at `host`:`port`; when `wait_ms` > 0, once it is ready. */
+static inline redis_client *tdb_redis_open(struct event_base *base, const char *host, int port,
+					   int wait_ms)
+{
+	redis_client *c = redis_client_new(base, host, port, 0, NULL, "test");
+	CHECK(c != NULL);
+	redis_client_start(c);
+	if (wait_ms > 0)
+		CHECK(tdb_loop_until(base, tdb_redis_ready, c, wait_ms));
+	return c;
+}
+
+#define TDB_REDIS_KEYS_MAX 16
+
+static char tdb_redis_keys[TDB_REDIS_KEYS_MAX][128];
+static int tdb_redis_nkeys;
+static pid_t tdb_redis_keys_owner;
+static char tdb_redis_keys_host[256];
+static int tdb_redis_keys_port;
+
+/* Deletes the keys of tdb_redis_delete_at_exit() at exit (also after a failed CHECK), in their owner only. */
+static inline void tdb_redis_keys_delete(void)
+{
+	if (tdb_redis_nkeys == 0 || getpid() != tdb_redis_keys_owner)
+		return;
+	redisContext *rc = redisConnect(tdb_redis_keys_host, tdb_redis_keys_port);
+	if (rc && !rc->err) {
+		for (int i = 0; i < tdb_redis_nkeys; i++)
+			freeReplyObject(redisCommand(rc, "DEL %s", tdb_redis_keys[i]));
+	}
+	if (rc)
+		redisFree(rc);
+	tdb_redis_nkeys = 0;
+}
+
+/* Deletes `key` from the Redis of ERRAND_TEST_REDIS_URL at exit. Returns the kept copy. */
+static inline const char *tdb_redis_delete_at_exit(const char *key)
+{
+	CHECK(tdb_redis_nkeys < TDB_REDIS_KEYS_MAX);
+	if (tdb_redis_nkeys == 0) {
+		tdb_redis_env(tdb_redis_keys_host, sizeof tdb_redis_keys_host,
+			      &tdb_redis_keys_port);
+		tdb_redis_keys_owner = getpid();
+		atexit(tdb_redis_keys_delete);
+	}
+	char *k = tdb_redis_keys[tdb_redis_nkeys++];
+	snprintf(k, sizeof tdb_redis_keys[0], "%s", key);
+	return k;
+}
+
+/* A name unique to this test run: "errand:test:<pid>:<random>:<what>". */
+static inline char *tdb_redis_name(char *out, size_t outlen, const char *what)
+{
+	unsigned char rnd[4];
+	CHECK_INT(ids_random_bytes(rnd, sizeof rnd), 0);
+	snprintf(out, outlen, "errand:test:%d:%02x%02x%02x%02x:%s", (int)getpid(), rnd[0], rnd[1],
+		 rnd[2], rnd[3], what);
+	return out;
+}
+
+/* A key unique to this test run (tdb_redis_name()), deleted at exit. */
+static inline const char *tdb_redis_key(const char *what)
+{
+	char name[128];
+	return tdb_redis_delete_at_exit(tdb_redis_name(name, sizeof name, what));
 }
 
 /* ===== A fake HTTP server: forked workers accepting on one loopback socket ===== */
