@@ -172,8 +172,6 @@ static void check_finished(run *r)
 
 /* ===== Connections ===== */
 
-static void conn_open(conn *c);
-
 /* Closes the socket, if open; the connection is neither idle nor connected after. */
 static void conn_close(conn *c)
 {

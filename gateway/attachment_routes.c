@@ -4,6 +4,7 @@
 
 #include "attachments.h"
 #include "gateway.h"
+#include "json.h"
 
 #define ERR_ATTACHMENT_NOT_FOUND "attachment_not_found"
 
@@ -31,7 +32,8 @@ static void upload(gateway *gw, http_req *req, const principal *p)
 	const char *filename = http_req_query(req, "filename");
 	if (!filename || !*filename)
 		filename = "attachment";
-	if (strlen(filename) > ATTACHMENT_FILENAME_MAX || strpbrk(filename, "/\\\"\r\n")) {
+	if (strlen(filename) > ATTACHMENT_FILENAME_MAX || strpbrk(filename, "/\\\"\r\n") ||
+	    !json_utf8_valid(filename, strlen(filename))) {
 		http_reply_error(
 			req, 400, HTTP_ERR_INVALID_REQUEST,
 			"filename: at most %d bytes, without slashes, quotes or line breaks",
@@ -39,8 +41,16 @@ static void upload(gateway *gw, http_req *req, const principal *p)
 		return;
 	}
 	const char *type = http_req_header(req, "Content-Type");
-	if (!type || !*type || strlen(type) > ATTACHMENT_TYPE_MAX || strpbrk(type, "\r\n"))
+	if (!type || !*type)
 		type = "application/octet-stream";
+	for (const char *c = type; *c; c++) {
+		if (*c < 0x20 || *c > 0x7e || c - type >= ATTACHMENT_TYPE_MAX) {
+			http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+					 "Content-Type: at most %d printable ASCII characters",
+					 ATTACHMENT_TYPE_MAX);
+			return;
+		}
+	}
 	attachments_save(gw->db, p->id, filename, type, data, len, on_saved, req);
 }
 
@@ -69,7 +79,12 @@ static void on_read(void *arg, int found, const char *filename, const char *cont
 
 static void read_attachment(gateway *gw, http_req *req, const principal *p)
 {
-	attachments_read(gw->db, http_req_param(req, "id"), p->id, on_read, req);
+	const char *id = http_req_param(req, "id");
+	if (!id || !ids_valid(id, "att")) {
+		http_reply_error(req, 404, ERR_ATTACHMENT_NOT_FOUND, "no such attachment");
+		return;
+	}
+	attachments_read(gw->db, id, p->id, on_read, req);
 }
 
 static void read_route(http_req *req, void *arg)

@@ -81,9 +81,13 @@ static void on_idem(void *arg, idem_verdict verdict, int status, const char *con
 static void idem_start(authn *a)
 {
 	http_req *req = a->req;
-	if (strlen(a->idem_key) == 0 || strlen(a->idem_key) > IDEMPOTENCY_KEY_MAX) {
+	size_t klen = strlen(a->idem_key);
+	int printable = klen > 0 && klen <= IDEMPOTENCY_KEY_MAX;
+	for (size_t i = 0; printable && i < klen; i++)
+		printable = a->idem_key[i] > 0x20 && a->idem_key[i] < 0x7f;
+	if (!printable) {
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "Idempotency-Key: expected 1 to %d characters",
+				 "Idempotency-Key: expected 1 to %d printable ASCII characters",
 				 IDEMPOTENCY_KEY_MAX);
 		return;
 	}

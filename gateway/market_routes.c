@@ -41,6 +41,7 @@ typedef struct market_req {
 	http_req *req;
 	const principal *caller; /* owned by `req` */
 	int created_status;	 /* 201 for a creation, else 200 */
+	int read_only;		 /* a read: no events to publish */
 } market_req;
 
 /* ===== Replies ===== */
@@ -80,7 +81,9 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 		(void)error;
 		gw_reply_unavailable(req);
 	} else if (strcmp(outcome, JOB_OK) == 0 && row) {
-		outbox_publish_job(&m->gw->outbox, json_string_value(json_object_get(row, "id")));
+		if (!m->read_only)
+			outbox_publish_job(&m->gw->outbox,
+					   json_string_value(json_object_get(row, "id")));
 		http_reply_json(req, m->created_status, view(m->gw, row, m->caller));
 	} else if (strcmp(outcome, JOB_NONE) == 0) {
 		http_reply_raw(req, 204, "application/json", "", 0);
@@ -119,6 +122,20 @@ static market_req *market_req_new(gateway *gw, http_req *req, const principal *p
 	m->caller = p;
 	m->created_status = 200;
 	return m;
+}
+
+/*
+ * The job id of the path, or NULL after answering 404: what is not a job
+ * id (bytes that are not UTF-8 included) names no job.
+ */
+static const char *job_id_param(http_req *req)
+{
+	const char *id = http_req_param(req, "id");
+	if (!id || !ids_valid(id, "job")) {
+		http_reply_error(req, 404, ERR_JOB_NOT_FOUND, "no such job");
+		return NULL;
+	}
+	return id;
 }
 
 /* Runs operation `stmt` and answers its outcome. */
@@ -327,19 +344,25 @@ fail:
 
 static void pay(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = { http_req_param(req, "id"), p->id };
+	const char *params[] = { id, p->id };
 	run_op(gw, req, p, "market_pay", 2, params, 200);
 }
 
 static void cancel(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = { http_req_param(req, "id"), p->id };
+	const char *params[] = { id, p->id };
 	run_op(gw, req, p, "market_cancel", 2, params, 200);
 }
 
@@ -367,26 +390,35 @@ static void pull(gateway *gw, http_req *req, const principal *p)
 
 static void reject_job(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
-	const char *params[] = { http_req_param(req, "id"), p->id, hold };
+	const char *params[] = { id, p->id, hold };
 	run_op(gw, req, p, "market_reject", 3, params, 200);
 }
 
 static void accept_job(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	/* no fields, but a body that is not JSON is still refused */
 	if (!http_req_json(req))
 		return;
-	const char *params[] = { http_req_param(req, "id"), p->id };
+	const char *params[] = { id, p->id };
 	run_op(gw, req, p, "market_accept", 2, params, 200);
 }
 
 static void submit(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	json_t *body = http_req_json(req);
 	if (!body)
 		return;
@@ -412,7 +444,7 @@ static void submit(gateway *gw, http_req *req, const principal *p)
 				 gw->cfg->max_output_bytes);
 		return;
 	}
-	const char *params[] = { http_req_param(req, "id"), p->id, output_text, att_text };
+	const char *params[] = { id, p->id, output_text, att_text };
 	run_op(gw, req, p, "market_submit", 4, params, 200);
 	free(output_text);
 	free(att_text);
@@ -420,6 +452,9 @@ static void submit(gateway *gw, http_req *req, const principal *p)
 
 static void fail(gateway *gw, http_req *req, const principal *p)
 {
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
 	json_t *body = http_req_json(req);
 	if (!body)
 		return;
@@ -429,14 +464,24 @@ static void fail(gateway *gw, http_req *req, const principal *p)
 		gw_reply_invalid(req, &err);
 		return;
 	}
-	const char *params[] = { http_req_param(req, "id"), p->id, reason };
+	const char *params[] = { id, p->id, reason };
 	run_op(gw, req, p, "market_fail", 3, params, 200);
 }
 
 static void get_job(gateway *gw, http_req *req, const principal *p)
 {
-	const char *params[] = { http_req_param(req, "id"), p->id };
-	run_op(gw, req, p, "market_get", 2, params, 200);
+	const char *id = job_id_param(req);
+	if (!id)
+		return;
+	market_req *m = market_req_new(gw, req, p);
+	if (!m)
+		return;
+	m->read_only = 1;
+	const char *params[] = { id, p->id };
+	if (jobs_call(gw->db, "market_get", 2, params, on_job, m) != 0) {
+		free(m);
+		gw_reply_unavailable(req);
+	}
 }
 
 /* A list request in progress. */

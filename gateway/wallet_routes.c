@@ -67,7 +67,12 @@ static void topup(gateway *gw, http_req *req, const principal *p)
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "amount_cents: required");
 		return;
 	}
-	ledger_topup(gw->db, http_req_param(req, "principal"), amount, NULL, on_wallet, req);
+	const char *who = http_req_param(req, "principal");
+	if (!who || !ids_valid(who, NULL)) {
+		http_reply_error(req, 404, LEDGER_ERR_NOT_FOUND, "no such principal");
+		return;
+	}
+	ledger_topup(gw->db, who, amount, NULL, on_wallet, req);
 }
 
 static void topup_route(http_req *req, void *arg)

@@ -19,9 +19,10 @@
 #define DB_TICK_MS 100
 
 typedef enum {
-	OP_PREPARE, /* internal: prepares one statement on a new connection */
-	OP_CHECK,   /* internal: the schema check of a new connection */
-	OP_QUERY,   /* a caller's query */
+	OP_PREPARE,  /* internal: prepares one statement on a new connection */
+	OP_SETTINGS, /* internal: the session's timeouts on a new connection */
+	OP_CHECK,    /* internal: the schema check of a new connection */
+	OP_QUERY,    /* a caller's query */
 } op_kind;
 
 typedef struct db_op {
@@ -59,7 +60,7 @@ typedef struct db_conn {
 	int64_t state_since_ms;	 /* monotonic: when the current attempt or set-up began */
 	struct op_list inflight; /* sent, results pending, in order */
 	int ninflight;
-	int setup_left; /* OP_PREPARE and OP_CHECK ops still in flight */
+	int setup_left; /* set-up ops (settings, check, prepares) still in flight */
 } db_conn;
 
 struct db_pool {
@@ -275,6 +276,22 @@ static int conn_send(db_conn *c, db_op *op)
 		ok = PQsendQueryParams(c->pg, c->pool->opt.check->sql, 0, NULL, NULL, NULL, NULL,
 				       0);
 		break;
+	case OP_SETTINGS: {
+		/*
+		 * The server gives up on a statement (and rolls it back) before the
+		 * pool gives up waiting for it, so a query that times out has a
+		 * known outcome: it did not happen.
+		 */
+		char ms[24];
+		int budget = c->pool->opt.timeout_ms * 8 / 10;
+		snprintf(ms, sizeof ms, "%d", budget > 50 ? budget : 50);
+		const char *values[] = { ms };
+		ok = PQsendQueryParams(c->pg,
+				       "SELECT set_config('statement_timeout', $1, false),"
+				       " set_config('lock_timeout', $1, false)",
+				       1, NULL, values, NULL, NULL, 0);
+		break;
+	}
 	default:
 		ok = PQsendQueryPrepared(c->pg, op->stmt->name, op->nparams, op->values, NULL, NULL,
 					 0);
@@ -297,10 +314,10 @@ static int conn_send(db_conn *c, db_op *op)
 static int conn_send_setup(db_conn *c, op_kind kind)
 {
 	db_pool *pool = c->pool;
-	size_t n = kind == OP_CHECK ? 1 : pool->nstmts;
+	size_t n = kind == OP_PREPARE ? pool->nstmts : 1;
 	for (size_t i = 0; i < n; i++) {
-		db_op *op =
-			op_new(kind, kind == OP_CHECK ? NULL : pool->stmts[i], 0, NULL, NULL, NULL);
+		db_op *op = op_new(kind, kind == OP_PREPARE ? pool->stmts[i] : NULL, 0, NULL, NULL,
+				   NULL);
 		if (!op || conn_send(c, op) != 0) {
 			free(op);
 			conn_lost(c, "cannot send the connection set-up");
@@ -342,12 +359,10 @@ static void conn_setup(db_conn *c)
 	}
 	c->state = CONN_SETUP;
 	c->setup_left = 0;
-	if (conn_send_setup(c, pool->opt.check ? OP_CHECK : OP_PREPARE) != 0)
+	if (conn_send_setup(c, OP_SETTINGS) != 0 ||
+	    (pool->opt.check && conn_send_setup(c, OP_CHECK) != 0))
 		return;
-	if (c->setup_left == 0)
-		conn_set_ready(c);
-	else
-		conn_flush(c);
+	conn_flush(c);
 }
 
 /*
@@ -380,7 +395,7 @@ static int conn_setup_result(db_conn *c, db_op *op)
 			conn_lost(c, "prepare failed");
 			return -1;
 		}
-	} else {
+	} else if (op->kind == OP_CHECK) {
 		/* A missing table means a database never migrated: version 0. */
 		const char *value = NULL;
 		if (PQresultStatus(op->res) == PGRES_TUPLES_OK && PQntuples(op->res) == 1)
@@ -395,7 +410,7 @@ static int conn_setup_result(db_conn *c, db_op *op)
 	}
 	if (--c->setup_left > 0)
 		return 0;
-	if (op->kind == OP_CHECK && pool->nstmts > 0) {
+	if (op->kind != OP_PREPARE && pool->nstmts > 0) {
 		if (conn_send_setup(c, OP_PREPARE) != 0)
 			return -1;
 		return conn_flush(c);

@@ -628,9 +628,11 @@ void http_reply_error_with(http_req *req, int status, const char *code, json_t *
 	json_t *body = extra && json_is_object(extra) ? extra : json_object();
 	if (extra && body != extra)
 		json_decref(extra);
-	json_object_set_new(
-		body, "error",
-		json_pack("{s:s,s:s}", "code", code, "message", message ? message : ""));
+	/* The message may quote what the client sent: keep it valid UTF-8. */
+	const char *text = message ? message : "";
+	json_object_set_new(body, "error",
+			    json_pack("{s:s,s:o}", "code", code, "message",
+				      json_string_lossy(text, strlen(text))));
 	http_reply_json(req, status, body);
 }
 

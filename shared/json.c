@@ -226,3 +226,80 @@ int json_opt_string_array(const json_t *obj, const char *key, size_t max_items, 
 	*out = v;
 	return 0;
 }
+
+/* ===== UTF-8 ===== */
+
+/*
+ * Length of the valid UTF-8 sequence at `s` (at most `n` bytes long), or 0
+ * when the bytes there are not one (overlong forms and surrogates included).
+ */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned min;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2, cp = c & 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3, cp = c & 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4, cp = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string of `s` (`len` bytes), with every byte that is not part of
+ * valid UTF-8 replaced by '?', so that any message can be logged. Returns a
+ * new reference, or NULL on allocation failure.
+ */
+json_t *json_string_lossy(const char *s, size_t len)
+{
+	json_t *str = json_stringn(s, len);
+	if (str)
+		return str;
+
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return NULL;
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		size_t n = u[i] ? utf8_seq_len(u + i, len - i) : 0;
+		if (n == 0) {
+			copy[i++] = '?';
+			continue;
+		}
+		memcpy(copy + i, s + i, n);
+		i += n;
+	}
+	str = json_stringn(copy, len);
+	free(copy);
+	return str;
+}
+
+int json_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		size_t n = u[i] ? utf8_seq_len(u + i, len - i) : 0;
+		if (n == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}

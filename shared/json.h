@@ -46,4 +46,13 @@ int json_opt_string_array(const json_t *obj, const char *key, size_t max_items, 
 			  const json_t **out, int *present, json_error *err)
 	__attribute__((warn_unused_result));
 
+/* Nonzero when `len` bytes at `s` are valid UTF-8 without NUL (overlong forms refused). */
+int json_utf8_valid(const char *s, size_t len);
+
+/*
+ * A JSON string of `len` bytes at `s` with every byte that is not valid
+ * UTF-8 replaced by '?'. New reference; NULL on allocation failure.
+ */
+json_t *json_string_lossy(const char *s, size_t len);
+
 #endif

@@ -174,7 +174,8 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 		batch_free(b);
 		return;
 	}
-	b->waiting = b->nrows;
+	/* One more than the rows: the batch cannot finish while this loop runs. */
+	b->waiting = b->nrows + 1;
 	for (int i = 0; i < b->nrows; i++) {
 		b->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		char stream[128], when[CLOCK_RFC3339_LEN];
@@ -195,6 +196,8 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 		slot->index = i;
 		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
 	}
+	if (--b->waiting == 0)
+		batch_finish(b);
 }
 
 /* Starts a batch with the claim statement `stmt`. */

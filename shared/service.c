@@ -333,9 +333,14 @@ void service_free(service *s)
 {
 	if (!s)
 		return;
-	http_server_free(s->http);
-	redis_client_free(s->redis);
+	/*
+	 * Queries still pending are failed first: their callbacks answer
+	 * requests that are still alive and may still publish to Redis. The
+	 * HTTP server goes last.
+	 */
 	db_pool_free(s->db);
+	redis_client_free(s->redis);
+	http_server_free(s->http);
 	event_free(s->ev_sigterm);
 	event_free(s->ev_sigint);
 	event_free(s->ev_poll);

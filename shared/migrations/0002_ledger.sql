@@ -33,9 +33,11 @@ BEGIN
 END $$;
 
 CREATE TABLE ledger_accounts (
-    -- 'wallet:<principal>', 'earnings:<principal>', or the system accounts
-    -- 'escrow', 'fees' and 'funding' (money from outside: its balance is
-    -- minus everything ever topped up)
+    -- 'wallet:<principal>', 'earnings:<principal>', 'escrow:<job>' (the
+    -- money held for one job: no row is shared by unrelated jobs, so holds
+    -- never queue behind each other), or the system accounts 'fees' and
+    -- 'funding' (money from outside: its balance is minus everything ever
+    -- topped up)
     id            text PRIMARY KEY,
     kind          text NOT NULL CHECK (kind IN ('wallet', 'earnings', 'escrow', 'fees', 'funding')),
     principal_id  text REFERENCES principals (id),
@@ -46,7 +48,7 @@ CREATE TABLE ledger_accounts (
     CHECK (kind = 'funding' OR balance >= 0)
 );
 
-INSERT INTO ledger_accounts (id, kind) VALUES ('escrow', 'escrow'), ('fees', 'fees'), ('funding', 'funding');
+INSERT INTO ledger_accounts (id, kind) VALUES ('fees', 'fees'), ('funding', 'funding');
 
 -- Every principal has a wallet (money to spend) and earnings (money earned).
 CREATE FUNCTION ledger_open_accounts() RETURNS trigger
@@ -184,8 +186,10 @@ BEGIN
     IF v_balance IS NULL OR v_balance < p_amount THEN
         RETURN false;
     END IF;
+    INSERT INTO ledger_accounts (id, kind) VALUES ('escrow:' || p_job, 'escrow')
+    ON CONFLICT (id) DO NOTHING;
     v_transfer := ledger_transfer('hold:' || p_job, 'hold', p_job, p_amount,
-                                  'wallet:' || p_payer, 'escrow');
+                                  'wallet:' || p_payer, 'escrow:' || p_job);
     INSERT INTO ledger_holds (job_id, payer_id, amount, hold_transfer_id)
     VALUES (p_job, p_payer, p_amount, v_transfer);
     RETURN true;
@@ -206,8 +210,11 @@ BEGIN
     IF v_amount IS NULL THEN
         RETURN false;
     END IF;
+    -- Lock order of every ledger function: the principal's account first,
+    -- then the job's escrow, then system accounts.
+    PERFORM 1 FROM ledger_accounts WHERE id = 'earnings:' || p_payee FOR UPDATE;
     v_transfer := ledger_transfer('capture:' || p_job, 'capture', p_job, v_amount,
-                                  'escrow', 'earnings:' || p_payee);
+                                  'escrow:' || p_job, 'earnings:' || p_payee);
     v_fee := (v_amount * p_fee_bps) / 10000;
     IF v_fee > 0 THEN
         PERFORM ledger_transfer('fee:' || p_job, 'fee', p_job, v_fee, 'earnings:' || p_payee, 'fees');
@@ -229,8 +236,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
+    PERFORM 1 FROM ledger_accounts WHERE id = 'wallet:' || v_hold.payer_id FOR UPDATE;
     v_transfer := ledger_transfer('release:' || p_job, 'release', p_job, v_hold.amount,
-                                  'escrow', 'wallet:' || v_hold.payer_id);
+                                  'escrow:' || p_job, 'wallet:' || v_hold.payer_id);
     UPDATE ledger_holds SET status = 'released', settle_transfer_id = v_transfer, settled_at = now()
     WHERE job_id = p_job AND status = 'pending';
     RETURN true;
@@ -249,6 +257,6 @@ CREATE VIEW ledger_violations AS
         ON e.account_id = a.id
     WHERE a.balance <> coalesce(e.total, 0)
     UNION ALL
-    SELECT 'escrow differs from the pending holds', (SELECT balance FROM ledger_accounts WHERE id = 'escrow')::text
-    WHERE (SELECT balance FROM ledger_accounts WHERE id = 'escrow')
-        <> (SELECT coalesce(sum(amount), 0) FROM ledger_holds WHERE status = 'pending');
+    SELECT 'escrow differs from its job''s pending hold', a.id FROM ledger_accounts a
+    LEFT JOIN ledger_holds h ON 'escrow:' || h.job_id = a.id AND h.status = 'pending'
+    WHERE a.kind = 'escrow' AND a.balance <> coalesce(h.amount, 0);

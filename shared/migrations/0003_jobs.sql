@@ -216,8 +216,10 @@ BEGIN
         WHERE id = p_job RETURNING * INTO j;
         PERFORM ledger_release(p_job);
     ELSE
+        -- the next agent starts clean: the last attempt's output is not its
         UPDATE jobs SET status = 'queued', agent_id = NULL, agent_name = NULL,
                hold_expires_at = NULL, accepted_at = NULL, deadline_at = NULL,
+               submitted_at = NULL, output = NULL, output_attachments = '{}',
                failure_reason = p_reason
         WHERE id = p_job RETURNING * INTO j;
     END IF;

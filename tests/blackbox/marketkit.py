@@ -287,7 +287,7 @@ class MarketCase(BlackboxTestCase):
             "SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM ledger_transfers),"
             " (SELECT count(*) FROM ledger_holds), (SELECT count(*) FROM outbox),"
             " (SELECT count(*) FROM job_holders), (SELECT count(*) FROM job_rejections),"
-            " (SELECT coalesce(sum(balance), 0) FROM ledger_accounts WHERE id = 'escrow')")
+            " (SELECT coalesce(sum(balance), 0) FROM ledger_accounts WHERE kind = 'escrow')")
         return dict(zip(("jobs", "transfers", "holds", "outbox", "holders", "rejections",
                          "escrow"), (int(x) for x in out.split("|"))))
 

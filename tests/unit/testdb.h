@@ -213,11 +213,17 @@ static inline void tdb_fund(const char *url, const char *id, long long cents)
 	       3, params);
 }
 
-/* The balance of ledger account `account` ("wallet:<id>", "fees", …). */
+/*
+ * The balance of ledger account `account` ("wallet:<id>", "fees", …);
+ * "escrow" is the total of every job's escrow account.
+ */
 static inline long long tdb_balance(const char *url, const char *account)
 {
 	const char *params[] = { account };
-	return tdb_int(url, "SELECT balance FROM ledger_accounts WHERE id = $1", 1, params);
+	return tdb_int(url,
+		       "SELECT coalesce(sum(balance), 0) FROM ledger_accounts"
+		       " WHERE id = $1 OR ($1 = 'escrow' AND kind = 'escrow')",
+		       1, params);
 }
 
 /* Fails the test unless ledger_violations (and job_violations if `jobs`) are empty. */
