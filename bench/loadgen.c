@@ -42,7 +42,7 @@
 
 #define USAGE                                                                                \
 	"usage: %s -r RATE -d SECONDS [-c CONNECTIONS] [-t TICK_US] [-H 'Name: value']...\n" \
-	"       http://HOST:PORT/PATH\n"
+	"       [-m METHOD] [-b BODY] http://HOST:PORT/PATH\n"
 #define DEFAULT_CONNECTIONS 64
 #define MAX_CONNECTIONS 10000
 #define MAX_HEADERS 32
@@ -466,7 +466,8 @@ static int append(char *request, size_t *used, const char *s)
 }
 
 /* Splits http://HOST:PORT/PATH, resolves HOST and builds the request bytes. */
-static int setup_target(run *r, const char *url, char **headers, int nheaders)
+static int setup_target(run *r, const char *url, char **headers, int nheaders,
+			const char *method, const char *body)
 {
 	static const char scheme[] = "http://";
 	char host[256], port[16] = "80";
@@ -516,13 +517,21 @@ static int setup_target(run *r, const char *url, char **headers, int nheaders)
 		return -1;
 	}
 	size_t used = 0;
-	rc = append(r->request, &used, "GET ") | append(r->request, &used, *path ? path : "/") |
+	rc = append(r->request, &used, method) | append(r->request, &used, " ") | append(r->request, &used, *path ? path : "/") |
 	     append(r->request, &used, " HTTP/1.1\r\nHost: ") | append(r->request, &used, host) |
 	     append(r->request, &used, ":") | append(r->request, &used, port) |
 	     append(r->request, &used, "\r\n");
 	for (int i = 0; i < nheaders; i++)
 		rc |= append(r->request, &used, headers[i]) | append(r->request, &used, "\r\n");
+	if (body) {
+		char cl[48];
+		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", strlen(body));
+		rc |= append(r->request, &used, "Content-Type: application/json\r\n") |
+		      append(r->request, &used, cl);
+	}
 	rc |= append(r->request, &used, "\r\n");
+	if (body)
+		rc |= append(r->request, &used, body);
 	if (rc != 0) {
 		fprintf(stderr, "loadgen: the request is longer than %d bytes\n",
 			MAX_REQUEST_BYTES);
@@ -574,11 +583,12 @@ int main(int argc, char **argv)
 	run r;
 	char *headers[MAX_HEADERS];
 	int nheaders = 0, opt, status = 1, events_ready = 0;
+	const char *method = "GET", *body = NULL;
 	struct event_config *cfg = NULL;
 
 	memset(&r, 0, sizeof r);
 	r.nconns = DEFAULT_CONNECTIONS;
-	while ((opt = getopt(argc, argv, "r:d:c:H:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:d:c:H:t:m:b:")) != -1) {
 		switch (opt) {
 		case 'r':
 			if (parse_double(optarg, &r.rate) != 0)
@@ -604,6 +614,14 @@ int main(int argc, char **argv)
 			r.tick_ns = (uint64_t)v * 1000;
 			break;
 		}
+		case 'm':
+			if (!*optarg || strpbrk(optarg, " \r\n"))
+				goto usage;
+			method = optarg;
+			break;
+		case 'b':
+			body = optarg;
+			break;
 		case 'H':
 			if (nheaders == MAX_HEADERS || strpbrk(optarg, "\r\n") ||
 			    !strchr(optarg, ':')) {
@@ -629,7 +647,7 @@ int main(int argc, char **argv)
 		perror("signal");
 		return 1;
 	}
-	if (setup_target(&r, argv[optind], headers, nheaders) != 0)
+	if (setup_target(&r, argv[optind], headers, nheaders, method, body) != 0)
 		goto done;
 
 	/* Precise timers (timerfd on Linux): due times are µs apart at high rates. */
