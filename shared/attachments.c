@@ -1,6 +1,7 @@
 /* Attachments in PostgreSQL: upload and read with visibility through jobs. */
 #include "attachments.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,10 @@
 const db_stmt ATTACHMENTS_STMTS[] = {
 	{ "attachment_save",
 	  "INSERT INTO attachments (id, uploader_id, filename, content_type, size, sha256, content)"
-	  " VALUES ($1, $2, $3, $4, $5::bigint, $6, decode($7, 'hex'))",
+	  " VALUES ($1, $2, $3, $4, $5::bigint, $6, $7::bytea)",
 	  7 },
 	{ "attachment_read",
-	  "SELECT a.filename, a.content_type, encode(a.content, 'hex') FROM attachments a"
+	  "SELECT a.filename, a.content_type, a.content FROM attachments a"
 	  " WHERE a.id = $1 AND (a.uploader_id = $2 OR EXISTS (SELECT 1 FROM jobs j"
 	  "  WHERE (j.attachments @> ARRAY[a.id] OR j.output_attachments @> ARRAY[a.id])"
 	  "  AND (j.sender_id = $2 OR (j.agent_id = $2 AND j.accepted_at IS NOT NULL))))",
@@ -51,39 +52,28 @@ void attachments_save(db_pool *db, const char *uploader_id, const char *filename
 		      const char *content_type, const unsigned char *data, size_t len,
 		      attachment_saved_cb cb, void *arg)
 {
-	static const char hexdigits[] = "0123456789abcdef";
 	save_call *c = calloc(1, sizeof *c);
-	char *hex = malloc(2 * len + 1);
 	char id[IDS_MAX_LEN], size[24], sha[AUTH_HASH_HEX_LEN + 1];
-	if (!c || !hex || ids_new("att", id) != 0) {
+	if (!c || len > INT32_MAX || ids_new("att", id) != 0) {
 		free(c);
-		free(hex);
 		cb(arg, NULL, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < len; i++) {
-		hex[2 * i] = hexdigits[data[i] >> 4];
-		hex[2 * i + 1] = hexdigits[data[i] & 15];
-	}
-	hex[2 * len] = '\0';
 	auth_hash_hex((const char *)data, len, sha);
 	snprintf(size, sizeof size, "%zu", len);
 	c->cb = cb;
 	c->arg = arg;
 	c->saved = json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", id, "filename", filename, "size",
 			     (json_int_t)len, "content_type", content_type, "sha256", sha);
-	const char *params[] = { id, uploader_id, filename, content_type, size, sha, hex };
-	if (db_query(db, "attachment_save", 7, params, on_saved, c) != 0) {
+	/* The bytes go as a binary parameter: no hex text twice their size. */
+	const char *params[] = { id,   uploader_id, filename,	       content_type,
+				 size, sha,	    (const char *)data };
+	const int lengths[] = { -1, -1, -1, -1, -1, -1, (int)len };
+	if (db_query_binary(db, "attachment_save", 7, params, lengths, 0, on_saved, c) != 0) {
 		json_decref(c->saved);
 		free(c);
 		cb(arg, NULL, "cannot queue the query");
 	}
-	free(hex);
-}
-
-static int hexval(char ch)
-{
-	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
 static void on_read(void *arg, PGresult *res, const char *error)
@@ -94,19 +84,10 @@ static void on_read(void *arg, PGresult *res, const char *error)
 	} else if (PQntuples(res) == 0) {
 		c->cb(c->arg, 0, NULL, NULL, NULL, 0, NULL);
 	} else {
-		const char *hex = PQgetvalue(res, 0, 2);
-		size_t len = strlen(hex) / 2;
-		unsigned char *data = malloc(len + 1);
-		if (!data) {
-			c->cb(c->arg, 0, NULL, NULL, NULL, 0, "out of memory");
-		} else {
-			for (size_t i = 0; i < len; i++)
-				data[i] = (unsigned char)(hexval(hex[2 * i]) * 16 +
-							  hexval(hex[2 * i + 1]));
-			c->cb(c->arg, 1, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), data, len,
-			      NULL);
-			free(data);
-		}
+		/* A binary result: text columns are their bytes, the content raw. */
+		c->cb(c->arg, 1, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		      (const unsigned char *)PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2),
+		      NULL);
 	}
 	free(c);
 }
@@ -122,7 +103,7 @@ void attachments_read(db_pool *db, const char *id, const char *reader_id, attach
 	c->cb = cb;
 	c->arg = arg;
 	const char *params[] = { id, reader_id };
-	if (db_query(db, "attachment_read", 2, params, on_read, c) != 0) {
+	if (db_query_binary(db, "attachment_read", 2, params, NULL, 1, on_read, c) != 0) {
 		free(c);
 		cb(arg, 0, NULL, NULL, NULL, 0, "cannot queue the query");
 	}

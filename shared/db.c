@@ -31,6 +31,9 @@ typedef struct db_op {
 	const db_stmt *stmt;
 	int nparams;
 	const char **values; /* points into the same allocation */
+	int *lengths;	     /* of binary parameters, or NULL when all are text */
+	int *formats;	     /* 1 for a binary parameter, 0 for text; NULL with `lengths` */
+	int binary_result;
 	db_result_cb cb;
 	void *arg;
 	int64_t since_ms; /* monotonic: when queued, then when sent */
@@ -92,16 +95,22 @@ static void pool_pump(db_pool *pool);
 /* ===== Operations ===== */
 
 /*
- * A new op with copies of `nparams` values in one allocation. Returns NULL
- * on allocation failure.
+ * A new op with copies of `nparams` values in one allocation: text values
+ * up to their NUL, or, where `lengths` (may be NULL) has a length >= 0,
+ * that many bytes sent as a binary parameter. Returns NULL on allocation
+ * failure.
  */
 static db_op *op_new(op_kind kind, const db_stmt *stmt, int nparams, const char *const *values,
-		     db_result_cb cb, void *arg)
+		     const int *lengths, db_result_cb cb, void *arg)
 {
 	size_t bytes = sizeof(db_op) + (size_t)nparams * sizeof(char *);
+	if (lengths)
+		bytes += 2 * (size_t)nparams * sizeof(int);
 	for (int i = 0; i < nparams; i++)
 		if (values[i])
-			bytes += strlen(values[i]) + 1;
+			bytes += (lengths && lengths[i] >= 0 ? (size_t)lengths[i]
+							     : strlen(values[i])) +
+				 1;
 	db_op *op = calloc(1, bytes);
 	if (!op)
 		return NULL;
@@ -110,15 +119,26 @@ static db_op *op_new(op_kind kind, const db_stmt *stmt, int nparams, const char 
 	op->nparams = nparams;
 	op->values = (const char **)(op + 1);
 	char *p = (char *)(op->values + nparams);
+	if (lengths) {
+		op->lengths = (int *)p;
+		op->formats = op->lengths + nparams;
+		p = (char *)(op->formats + nparams);
+	}
 	for (int i = 0; i < nparams; i++) {
+		int binary = lengths && lengths[i] >= 0;
+		if (lengths) {
+			op->lengths[i] = binary ? lengths[i] : 0;
+			op->formats[i] = binary;
+		}
 		if (!values[i]) {
 			op->values[i] = NULL;
 			continue;
 		}
-		size_t n = strlen(values[i]) + 1;
+		size_t n = binary ? (size_t)lengths[i] : strlen(values[i]);
 		memcpy(p, values[i], n);
+		p[n] = '\0';
 		op->values[i] = p;
-		p += n;
+		p += n + 1;
 	}
 	op->cb = cb;
 	op->arg = arg;
@@ -293,8 +313,8 @@ static int conn_send(db_conn *c, db_op *op)
 		break;
 	}
 	default:
-		ok = PQsendQueryPrepared(c->pg, op->stmt->name, op->nparams, op->values, NULL, NULL,
-					 0);
+		ok = PQsendQueryPrepared(c->pg, op->stmt->name, op->nparams, op->values,
+					 op->lengths, op->formats, op->binary_result);
 		break;
 	}
 	if (!ok || !PQpipelineSync(c->pg))
@@ -317,7 +337,7 @@ static int conn_send_setup(db_conn *c, op_kind kind)
 	size_t n = kind == OP_PREPARE ? pool->nstmts : 1;
 	for (size_t i = 0; i < n; i++) {
 		db_op *op = op_new(kind, kind == OP_PREPARE ? pool->stmts[i] : NULL, 0, NULL, NULL,
-				   NULL);
+				   NULL, NULL);
 		if (!op || conn_send(c, op) != 0) {
 			free(op);
 			conn_lost(c, "cannot send the connection set-up");
@@ -693,15 +713,22 @@ void db_pool_start(db_pool *pool)
 int db_query(db_pool *pool, const char *name, int nparams, const char *const *values,
 	     db_result_cb cb, void *arg)
 {
+	return db_query_binary(pool, name, nparams, values, NULL, 0, cb, arg);
+}
+
+int db_query_binary(db_pool *pool, const char *name, int nparams, const char *const *values,
+		    const int *lengths, int binary_result, db_result_cb cb, void *arg)
+{
 	const db_stmt *stmt = pool_stmt(pool, name);
 	if (!stmt || nparams != stmt->nparams) {
 		log_error("db_query: unknown statement %s or wrong parameter count %d", name,
 			  nparams);
 		return -1;
 	}
-	db_op *op = op_new(OP_QUERY, stmt, nparams, values, cb, arg);
+	db_op *op = op_new(OP_QUERY, stmt, nparams, values, lengths, cb, arg);
 	if (!op)
 		return -1;
+	op->binary_result = binary_result;
 	if (pool->draining) {
 		op_fail_later(pool, op, "shutting down");
 		return 0;

@@ -77,6 +77,17 @@ void db_pool_start(db_pool *pool);
 int db_query(db_pool *pool, const char *name, int nparams, const char *const *values,
 	     db_result_cb cb, void *arg) __attribute__((warn_unused_result));
 
+/*
+ * db_query() with binary data: where `lengths` (may be NULL) holds a length
+ * >= 0, that parameter is `lengths[i]` raw bytes sent in binary format
+ * (a bytea without hex encoding); the others are text. With
+ * `binary_result`, every column of the result comes in binary format
+ * (text columns are the same bytes; read lengths with PQgetlength()).
+ */
+int db_query_binary(db_pool *pool, const char *name, int nparams, const char *const *values,
+		    const int *lengths, int binary_result, db_result_cb cb, void *arg)
+	__attribute__((warn_unused_result));
+
 /* Nonzero while at least one connection is up and has passed its check. */
 int db_pool_ready(const db_pool *pool);
 
