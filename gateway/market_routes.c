@@ -342,28 +342,41 @@ fail:
 
 /* ===== The other routes ===== */
 
-static void pay(gateway *gw, http_req *req, const principal *p)
+/*
+ * A transition on the job of the path whose request has no fields (pay,
+ * cancel, reject, accept): `stmt` runs with (job id, caller id) and, when
+ * `with_hold`, ERRAND_HOLD_SECONDS. A body that is not JSON is still refused.
+ */
+static void job_transition(gateway *gw, http_req *req, const principal *p, const char *stmt,
+			   int with_hold)
 {
 	const char *id = job_id_param(req);
-	if (!id)
+	if (!id || !http_req_json(req))
 		return;
-	/* no fields, but a body that is not JSON is still refused */
-	if (!http_req_json(req))
-		return;
-	const char *params[] = { id, p->id };
-	run_op(gw, req, p, "market_pay", 2, params, 200);
+	char hold[16];
+	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
+	const char *params[] = { id, p->id, hold };
+	run_op(gw, req, p, stmt, with_hold ? 3 : 2, params, 200);
+}
+
+static void pay(gateway *gw, http_req *req, const principal *p)
+{
+	job_transition(gw, req, p, "market_pay", 0);
 }
 
 static void cancel(gateway *gw, http_req *req, const principal *p)
 {
-	const char *id = job_id_param(req);
-	if (!id)
-		return;
-	/* no fields, but a body that is not JSON is still refused */
-	if (!http_req_json(req))
-		return;
-	const char *params[] = { id, p->id };
-	run_op(gw, req, p, "market_cancel", 2, params, 200);
+	job_transition(gw, req, p, "market_cancel", 0);
+}
+
+static void reject_job(gateway *gw, http_req *req, const principal *p)
+{
+	job_transition(gw, req, p, "market_reject", 1);
+}
+
+static void accept_job(gateway *gw, http_req *req, const principal *p)
+{
+	job_transition(gw, req, p, "market_accept", 0);
 }
 
 static void pull(gateway *gw, http_req *req, const principal *p)
@@ -386,32 +399,6 @@ static void pull(gateway *gw, http_req *req, const principal *p)
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
 	const char *params[] = { p->id, agent_name ? agent_name : p->name, hold };
 	run_op(gw, req, p, "market_pull", 3, params, 200);
-}
-
-static void reject_job(gateway *gw, http_req *req, const principal *p)
-{
-	const char *id = job_id_param(req);
-	if (!id)
-		return;
-	/* no fields, but a body that is not JSON is still refused */
-	if (!http_req_json(req))
-		return;
-	char hold[16];
-	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
-	const char *params[] = { id, p->id, hold };
-	run_op(gw, req, p, "market_reject", 3, params, 200);
-}
-
-static void accept_job(gateway *gw, http_req *req, const principal *p)
-{
-	const char *id = job_id_param(req);
-	if (!id)
-		return;
-	/* no fields, but a body that is not JSON is still refused */
-	if (!http_req_json(req))
-		return;
-	const char *params[] = { id, p->id };
-	run_op(gw, req, p, "market_accept", 2, params, 200);
 }
 
 static void submit(gateway *gw, http_req *req, const principal *p)
