@@ -17,7 +17,6 @@
 #define ENV_VARS_MAX 100
 #define ENV_VALUE_MAX 4096
 #define AGENT_NAME_MAX 200
-#define SWEEP_LIMIT 1000
 
 /* How each outcome of an operation is answered. */
 static const struct {
@@ -532,17 +531,16 @@ static void list_jobs(gateway *gw, http_req *req, const principal *p)
 
 /* ===== Deadlines ===== */
 
-static void on_swept(void *arg, PGresult *res, const char *error)
+static void on_swept(void *arg, int released, int failed, const char *error)
 {
 	http_req *req = arg;
-	(void)error;
-	if (!db_result_ok(res) || PQntuples(res) != 1) {
+	if (error) {
 		gw_reply_unavailable(req);
 		return;
 	}
-	http_reply_json(req, 200,
-			json_pack("{s:i,s:i}", "released_holds", atoi(PQgetvalue(res, 0, 0)),
-				  "failed_deadlines", atoi(PQgetvalue(res, 0, 1))));
+	http_reply_json(
+		req, 200,
+		json_pack("{s:i,s:i}", "released_holds", released, "failed_deadlines", failed));
 }
 
 static void enforce_deadlines_route(http_req *req, void *arg)
@@ -561,10 +559,7 @@ static void enforce_deadlines_route(http_req *req, void *arg)
 				      : "ERRAND_CRON_SECRET is not configured");
 		return;
 	}
-	char limit[16];
-	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
-	const char *params[] = { limit };
-	if (db_query(gw->db, "market_sweep", 1, params, on_swept, req) != 0)
+	if (jobs_sweep(gw->db, on_swept, req) != 0)
 		gw_reply_unavailable(req);
 }
 

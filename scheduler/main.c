@@ -11,7 +11,6 @@
 
 #define RELAY_INTERVAL_MS 1000
 #define RELAY_BATCH 500
-#define SWEEP_LIMIT 1000
 
 typedef struct scheduler {
 	service *svc;
@@ -38,20 +37,19 @@ static void maybe_stopped(scheduler *s)
 	}
 }
 
-static void on_swept(void *arg, PGresult *res, const char *error)
+static void on_swept(void *arg, int released, int failed, const char *error)
 {
 	scheduler *s = arg;
 	s->sweeping = 0;
-	if (!db_result_ok(res) || PQntuples(res) != 1) {
-		log_warn("sweep failed: %s", error ? error : "no result");
+	if (error) {
+		log_warn("sweep failed: %s", error);
 	} else {
-		int released = atoi(PQgetvalue(res, 0, 0)), failed = atoi(PQgetvalue(res, 0, 1));
 		metrics_add(s->m_released, released);
 		metrics_add(s->m_failed, failed);
 		if (released || failed)
-			log_info(
-				"sweep: %d expired holds released, %d jobs past their deadline failed",
-				released, failed);
+			log_info("sweep: %d expired holds released, %d jobs past their deadline "
+				 "failed",
+				 released, failed);
 	}
 	maybe_stopped(s);
 }
@@ -70,11 +68,8 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	scheduler *s = arg;
 	if (s->sweeping || service_stopping(s->svc) || !db_pool_ready(s->db))
 		return;
-	char limit[16];
-	snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
-	const char *params[] = { limit };
 	s->sweeping = 1;
-	if (db_query(s->db, "market_sweep", 1, params, on_swept, s) != 0)
+	if (jobs_sweep(s->db, on_swept, s) != 0)
 		s->sweeping = 0;
 	/* Idempotency-Key records are kept 24 h. */
 	if (db_query(s->db, "idem_expire", 0, NULL, on_expired, s) != 0)

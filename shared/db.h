@@ -8,6 +8,9 @@
 
 typedef struct db_pool db_pool;
 
+/* SQL for a timestamptz column as epoch milliseconds (format with clock.h). */
+#define DB_SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
 /* A prepared statement: registered once, prepared on every connection. */
 typedef struct db_stmt {
 	const char *name;

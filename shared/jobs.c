@@ -257,3 +257,37 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 		json_object_set_new(v, "failure_reason", copy_or_null(row, "failure_reason"));
 	return v;
 }
+
+/* ===== The sweep ===== */
+
+typedef struct sweep_call {
+	jobs_sweep_cb cb;
+	void *arg;
+} sweep_call;
+
+static void on_swept(void *arg, PGresult *res, const char *error)
+{
+	sweep_call *c = arg;
+	if (!db_result_ok(res) || PQntuples(res) != 1)
+		c->cb(c->arg, 0, 0, error ? error : "no result");
+	else
+		c->cb(c->arg, atoi(PQgetvalue(res, 0, 0)), atoi(PQgetvalue(res, 0, 1)), NULL);
+	free(c);
+}
+
+int jobs_sweep(db_pool *db, jobs_sweep_cb cb, void *arg)
+{
+	sweep_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return -1;
+	c->cb = cb;
+	c->arg = arg;
+	char limit[16];
+	snprintf(limit, sizeof limit, "%d", JOBS_SWEEP_LIMIT);
+	const char *params[] = { limit };
+	if (db_query(db, "market_sweep", 1, params, on_swept, c) != 0) {
+		free(c);
+		return -1;
+	}
+	return 0;
+}

@@ -59,6 +59,20 @@ int jobs_market_list(db_pool *db, const principal *viewer, const char *const *st
 		     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
+/* Rows a sweep handles at most per kind (expired holds, past deadlines). */
+#define JOBS_SWEEP_LIMIT 1000
+
+/* The counts of a sweep, or `error` when the database could not answer. */
+typedef void (*jobs_sweep_cb)(void *arg, int released_holds, int failed_deadlines,
+			      const char *error);
+
+/*
+ * Releases expired holds and fails accepted jobs past their deadline
+ * (market_sweep; several sweepers at once never do the same row twice).
+ * Returns -1 if the query could not be queued (`cb` not called).
+ */
+int jobs_sweep(db_pool *db, jobs_sweep_cb cb, void *arg) __attribute__((warn_unused_result));
+
 /* The seed 003 word for a canonical status: running → accepted, completed → verified. */
 const char *jobs_market_status(const char *canonical);
 

@@ -11,8 +11,6 @@
 #include "log.h"
 #include "pagination.h"
 
-#define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
-
 const db_stmt LEDGER_STMTS[] = {
 	{ "ledger_wallet",
 	  "SELECT w.balance,"
@@ -25,7 +23,7 @@ const db_stmt LEDGER_STMTS[] = {
 	  " WHERE p.id = $1",
 	  1 },
 	{ "ledger_transactions",
-	  "SELECT t.id, t.kind, e.amount, t.job_id, " SQL_MS(
+	  "SELECT t.id, t.kind, e.amount, t.job_id, " DB_SQL_MS(
 		  "e.created_at") ", e.created_at"
 				  " FROM ledger_entries e JOIN ledger_transfers t ON t.id = e.transfer_id"
 				  " WHERE e.account_id IN ('wallet:' || $1, 'earnings:' || $1)"

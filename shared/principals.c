@@ -9,8 +9,6 @@
 #include "clock.h"
 #include "log.h"
 
-#define SQL_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
-
 const db_stmt PRINCIPALS_STMTS[] = {
 	{ "principal_create",
 	  "WITH p AS ("
@@ -19,12 +17,12 @@ const db_stmt PRINCIPALS_STMTS[] = {
 	  " RETURNING id, created_at),"
 	  " k AS (INSERT INTO api_keys (id, principal_id, key_hash)"
 	  " SELECT $7, p.id, $8 FROM p RETURNING id)"
-	  " SELECT " SQL_MS("p.created_at") " FROM p, k",
+	  " SELECT " DB_SQL_MS("p.created_at") " FROM p, k",
 	  8 },
 	{ "principal_key_issue",
 	  "INSERT INTO api_keys (id, principal_id, key_hash)"
 	  " SELECT $1, id, $3 FROM principals WHERE id = $2"
-	  " RETURNING " SQL_MS("created_at"),
+	  " RETURNING " DB_SQL_MS("created_at"),
 	  3 },
 	{ "principal_by_key",
 	  "SELECT k.key_hash, p.id, p.role, p.name, p.project_id"
