@@ -1,10 +1,472 @@
-/* errand-dispatcher: everything that leaves errand: webhooks, retries, reply fan-out. */
+/* errand-dispatcher: everything that leaves errand: signed webhooks, retries, delivery records. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "deliveries.h"
+#include "http_client.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "principals.h"
+#include "seal.h"
 #include "service.h"
+#include "webhook.h"
+
+#define GROUP "dispatchers"
+#define READ_BLOCK_MS 1000
+#define READ_COUNT_MAX 200
+#define POLL_INTERVAL_MS 1000
+#define AUTOCLAIM_INTERVAL_MS 5000
+/* A taken message is locked this much longer than one attempt may take. */
+#define LOCK_SLACK_SECONDS 10
+
+typedef struct dispatcher {
+	service *svc;
+	const config *cfg;
+	db_pool *db;
+	redis_client *redis;  /* XACK, XAUTOCLAIM, the outbox */
+	redis_client *reader; /* the blocking XREADGROUP */
+	http_client *hc;
+	outbox outbox;
+	unsigned char key[SEAL_KEY_LEN];
+	char stream[256];
+	int lock_s;
+	int inflight; /* messages between taking and recording */
+	int reading, polling, claiming, group_ready;
+	struct event *ev_read, *ev_poll, *ev_autoclaim;
+	void (*stopped)(void *);
+	void *stopped_arg;
+	metric *m_delivered, *m_failed, *m_inflight;
+} dispatcher;
+
+/* One message on its way: taken, sent, recorded. */
+typedef struct item {
+	dispatcher *d;
+	char *stream_id; /* the stream entry to acknowledge, or NULL (found by the poll) */
+	char message_id[IDS_MAX_LEN];
+	char run_id[IDS_MAX_LEN];
+	char target[(PRINCIPAL_URL_MAX + 1)];
+	int attempt;
+} item;
+
+static void read_more(dispatcher *d);
+
+static void maybe_stopped(dispatcher *d)
+{
+	if (d->stopped && d->inflight == 0 && !d->reading && !d->polling && !d->claiming) {
+		void (*done)(void *) = d->stopped;
+		d->stopped = NULL;
+		done(d->stopped_arg);
+	}
+}
+
+static void item_done(item *it)
+{
+	dispatcher *d = it->d;
+	if (it->stream_id)
+		redis_xack(d->redis, d->stream, GROUP, it->stream_id, NULL, NULL);
+	free(it->stream_id);
+	free(it);
+	d->inflight--;
+	metrics_set(d->m_inflight, d->inflight);
+	maybe_stopped(d);
+	read_more(d);
+}
+
+/* ===== Recording an attempt ===== */
+
+static void on_recorded(void *arg, const char *job_id, const char *error)
+{
+	item *it = arg;
+	if (!error && job_id)
+		outbox_publish_job(&it->d->outbox, job_id);
+	item_done(it);
+}
+
+static void record(item *it, long status, const char *error, long latency_ms, const char *head,
+		   long retry_after_s)
+{
+	dispatcher *d = it->d;
+	int ok = status >= 200 && status <= 299;
+	int gone = status == 410;
+	delivery_result r = {
+		.message_id = it->message_id,
+		.attempt = it->attempt,
+		.target = it->target,
+		.status_code = status,
+		.error = error,
+		.latency_ms = latency_ms,
+		.head = head,
+		.next_delay_ms = ok || gone ? -1
+				 : deliveries_next_delay_ms(d->cfg->webhook_retry,
+							    d->cfg->webhook_retry_n, it->attempt,
+							    retry_after_s,
+							    (double)random() / ((double)RAND_MAX + 1)),
+		.gone = gone,
+	};
+	metrics_add(ok ? d->m_delivered : d->m_failed, 1);
+	deliveries_record(d->db, &r, d->cfg->run_expiry_seconds, on_recorded, it);
+}
+
+/* ===== Sending ===== */
+
+static void on_response(void *arg, const http_response *resp)
+{
+	item *it = arg;
+	if (service_stopping(it->d->svc) && resp->status == 0) {
+		/* aborted by the stop: the lock runs out and the message is sent again */
+		item_done(it);
+		return;
+	}
+	char head[DELIVERY_HEAD_MAX + 1];
+	size_t n = resp->len < DELIVERY_HEAD_MAX ? resp->len : DELIVERY_HEAD_MAX;
+	memcpy(head, resp->body, n);
+	head[n] = '\0';
+	json_t *clean = json_string_lossy(head, n);
+	const char *error = resp->error;
+	char why[64];
+	if (!error && (resp->status < 200 || resp->status > 299)) {
+		snprintf(why, sizeof why, "HTTP %ld", resp->status);
+		error = why;
+	}
+	record(it, resp->status, error, (long)resp->latency_ms,
+	       clean ? json_string_value(clean) : NULL, resp->retry_after_s);
+	json_decref(clean);
+}
+
+/*
+ * The body to send: the stored payload, compact, with a run's reply and MCP
+ * tokens added to its agent.run.created. Caller frees.
+ */
+static char *body_of(dispatcher *d, const delivery *m)
+{
+	json_error_t jerr;
+	json_t *p = json_loads(m->payload, 0, &jerr);
+	if (p && (!m->run_id || strcmp(m->event, DELIVERY_RUN_CREATED) != 0)) {
+		char *text = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		return text;
+	}
+	char reply[AUTH_RUN_TOKEN_LEN + 1], mcp[AUTH_RUN_TOKEN_LEN + 1];
+	if (!p || auth_run_token(d->key, AUTH_REPLY_TOKEN_PREFIX, m->run_id, reply) != 0 ||
+	    auth_run_token(d->key, AUTH_MCP_TOKEN_PREFIX, m->run_id, mcp) != 0) {
+		json_decref(p);
+		return NULL;
+	}
+	char url[(PRINCIPAL_URL_MAX + 1) + 64];
+	snprintf(url, sizeof url, "%s/api/agents/reply", d->cfg->public_url);
+	json_object_set_new(p, "reply",
+			    json_pack("{s:s,s:s,s:i}", "url", url, "token", reply,
+				      "expiresInSeconds", d->cfg->run_expiry_seconds));
+	snprintf(url, sizeof url, "%s/mcp", d->cfg->public_url);
+	json_object_set_new(p, "mcp", json_pack("{s:s,s:s}", "url", url, "token", mcp));
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	return text;
+}
+
+static void on_claimed(void *arg, const delivery *m, const char *error)
+{
+	item *it = arg;
+	dispatcher *d = it->d;
+	if (error || !m) {
+		/* not due, taken by another, or no longer needed: acknowledge and move on;
+		 * a database error leaves the message to the poll */
+		item_done(it);
+		return;
+	}
+	it->attempt = m->attempt;
+	snprintf(it->target, sizeof it->target, "%s", m->url ? m->url : "");
+	if (m->disabled) {
+		record(it, 0,
+		       m->url ? "the endpoint is disabled: it answered 410 Gone"
+			      : "the endpoint has no webhook URL",
+		       0, NULL, -1);
+		return;
+	}
+	char *body = body_of(d, m);
+	char msg_header[64 + IDS_MAX_LEN], ts_header[64];
+	char *sig_header = malloc((size_t)m->nsecrets * (WEBHOOK_SIGNATURE_LEN + 1) + 32);
+	int64_t ts = clock_now_ms() / 1000;
+	size_t len = body ? strlen(body) : 0;
+	if (!body || !sig_header || m->nsecrets == 0) {
+		free(body);
+		free(sig_header);
+		record(it, 0, m->nsecrets == 0 ? "the endpoint has no signing secret"
+					       : "cannot build the webhook",
+		       0, NULL, -1);
+		return;
+	}
+	memcpy(sig_header, "webhook-signature: ", 19);
+	if (webhook_sign_all(m->secrets, m->nsecrets, m->id, ts, body, len, sig_header + 19,
+			     (size_t)m->nsecrets * (WEBHOOK_SIGNATURE_LEN + 1)) != 0) {
+		free(body);
+		free(sig_header);
+		record(it, 0, "a signing secret is malformed", 0, NULL, -1);
+		return;
+	}
+	snprintf(msg_header, sizeof msg_header, "webhook-id: %s", m->id);
+	snprintf(ts_header, sizeof ts_header, "webhook-timestamp: %lld", (long long)ts);
+	const char *headers[] = { msg_header, ts_header, sig_header,
+				  "Content-Type: application/json", NULL };
+	int r = http_client_post(d->hc, m->url, headers, body, len, d->cfg->webhook_timeout_ms,
+				 on_response, it);
+	free(body);
+	free(sig_header);
+	if (r != 0)
+		record(it, 0, "cannot start the request", 0, NULL, -1);
+}
+
+/* Takes message `message_id` (from the stream entry `stream_id`, or the poll) and sends it. */
+static void start(dispatcher *d, const char *stream_id, const char *message_id, const char *run_id)
+{
+	item *it = calloc(1, sizeof *it);
+	if (!it || !ids_valid(message_id, "msg")) {
+		if (stream_id)
+			redis_xack(d->redis, d->stream, GROUP, stream_id, NULL, NULL);
+		free(it);
+		return;
+	}
+	it->d = d;
+	it->stream_id = stream_id ? strdup(stream_id) : NULL;
+	snprintf(it->message_id, sizeof it->message_id, "%s", message_id);
+	snprintf(it->run_id, sizeof it->run_id, "%s", run_id ? run_id : "");
+	d->inflight++;
+	metrics_set(d->m_inflight, d->inflight);
+	deliveries_claim(d->db, it->message_id, it->run_id[0] ? it->run_id : NULL, d->key,
+			 d->lock_s, on_claimed, it);
+}
+
+/* ===== The stream errand:dispatch ===== */
+
+/* Starts every entry of an XREADGROUP / XAUTOCLAIM entry list. */
+static void start_entries(dispatcher *d, const redisReply *entries)
+{
+	if (!entries || entries->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < entries->elements; i++) {
+		const redisReply *e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		const char *stream_id = e->element[0]->str;
+		const redisReply *fields = e->element[1];
+		const char *payload = NULL;
+		for (size_t f = 0; fields && fields->type == REDIS_REPLY_ARRAY &&
+				   f + 1 < fields->elements;
+		     f += 2)
+			if (strcmp(fields->element[f]->str, "payload") == 0)
+				payload = fields->element[f + 1]->str;
+		json_error_t jerr;
+		json_t *p = payload ? json_loads(payload, 0, &jerr) : NULL;
+		const char *msg = json_string_value(json_object_get(p, "message_id"));
+		const char *run = json_string_value(json_object_get(p, "run_id"));
+		if (msg)
+			start(d, stream_id, msg, run);
+		else
+			redis_xack(d->redis, d->stream, GROUP, stream_id, NULL, NULL);
+		json_decref(p);
+	}
+}
+
+static void on_group(void *arg, redisReply *reply, const char *error)
+{
+	dispatcher *d = arg;
+	(void)reply;
+	d->group_ready = error == NULL;
+	if (error)
+		log_warn("cannot create the consumer group of %s: %s", d->stream, error);
+}
+
+static void on_read(void *arg, redisReply *reply, const char *error)
+{
+	dispatcher *d = arg;
+	d->reading = 0;
+	if (error) {
+		if (strstr(error, "NOGROUP")) {
+			/* Redis was flushed or restarted empty: make the group again */
+			d->group_ready = 0;
+			redis_xgroup_create(d->redis, d->stream, GROUP, "0", on_group, d);
+		}
+		/* wait for the next tick rather than spin */
+		maybe_stopped(d);
+		return;
+	}
+	if (reply && reply->type == REDIS_REPLY_ARRAY)
+		for (size_t s = 0; s < reply->elements; s++)
+			if (reply->element[s]->type == REDIS_REPLY_ARRAY &&
+			    reply->element[s]->elements == 2)
+				start_entries(d, reply->element[s]->element[1]);
+	maybe_stopped(d);
+	read_more(d);
+}
+
+/* Reads the next entries while there is room for them. */
+static void read_more(dispatcher *d)
+{
+	int room = d->cfg->dispatch_max_inflight - d->inflight;
+	if (d->reading || service_stopping(d->svc) || room <= 0 || !redis_ready(d->reader))
+		return;
+	if (!d->group_ready) {
+		redis_xgroup_create(d->redis, d->stream, GROUP, "0", on_group, d);
+		return;
+	}
+	d->reading = 1;
+	redis_xreadgroup(d->reader, GROUP, d->cfg->instance, d->stream, ">",
+			 room < READ_COUNT_MAX ? room : READ_COUNT_MAX, READ_BLOCK_MS, on_read, d);
+}
+
+static void read_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_more(arg);
+}
+
+/* Entries a dead dispatcher took and never acknowledged. */
+static void on_autoclaim(void *arg, redisReply *reply, const char *error)
+{
+	dispatcher *d = arg;
+	d->claiming = 0;
+	if (!error && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
+		start_entries(d, reply->element[1]);
+	maybe_stopped(d);
+}
+
+static void autoclaim_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dispatcher *d = arg;
+	int room = d->cfg->dispatch_max_inflight - d->inflight;
+	if (d->claiming || service_stopping(d->svc) || room <= 0 || !d->group_ready ||
+	    !redis_ready(d->redis))
+		return;
+	d->claiming = 1;
+	redis_xautoclaim(d->redis, d->stream, GROUP, d->cfg->instance, (long)d->lock_s * 1000,
+			 "0-0", room < READ_COUNT_MAX ? room : READ_COUNT_MAX, on_autoclaim, d);
+}
+
+/* ===== The poll: retries, and whatever the stream lost ===== */
+
+static void on_due(void *arg, int n, const char *const *ids, const char *const *run_ids,
+		   const char *error)
+{
+	dispatcher *d = arg;
+	d->polling = 0;
+	if (error)
+		log_warn("looking for due webhooks failed: %s", error);
+	for (int i = 0; i < n && !service_stopping(d->svc); i++)
+		start(d, NULL, ids[i], run_ids[i]);
+	maybe_stopped(d);
+}
+
+static void poll_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dispatcher *d = arg;
+	int room = d->cfg->dispatch_max_inflight - d->inflight;
+	if (d->polling || service_stopping(d->svc) || room <= 0 || !db_pool_ready(d->db))
+		return;
+	d->polling = 1;
+	deliveries_due(d->db, room < READ_COUNT_MAX ? room : READ_COUNT_MAX, on_due, d);
+}
+
+/* ===== Start and stop ===== */
+
+static int allow_address(const struct sockaddr *addr)
+{
+	return !webhook_address_private(addr);
+}
+
+static void on_stop(void *arg, void (*done)(void *service), void *svc)
+{
+	dispatcher *d = arg;
+	event_del(d->ev_read);
+	event_del(d->ev_poll);
+	event_del(d->ev_autoclaim);
+	d->stopped = done;
+	d->stopped_arg = svc;
+	/* a blocking read in flight ends within READ_BLOCK_MS */
+	maybe_stopped(d);
+}
+
+/* Many deliveries in flight need as many sockets: raise the soft limit to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open files limit");
+	}
+}
+
+static struct event *every(struct event_base *base, int ms, event_callback_fn fn, void *arg)
+{
+	struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	event_add(ev, &tv);
+	return ev;
+}
 
 int main(void)
 {
-	service *svc = service_new(PROC_DISPATCHER, NULL, NULL, 0);
-	int code = service_run(svc);
-	service_free(svc);
+	const db_stmt *const tables[] = { DELIVERIES_STMTS, OUTBOX_STMTS };
+	const size_t counts[] = { DELIVERIES_STMTS_N, OUTBOX_STMTS_N };
+	dispatcher d = { 0 };
+	d.svc = service_new(PROC_DISPATCHER, tables, counts, 2);
+	d.cfg = service_config(d.svc);
+	if (seal_key_parse(d.cfg->secrets_key, d.key) != 0) {
+		log_error("ERRAND_SECRETS_KEY is required: runs' reply tokens are derived from it");
+		service_free(d.svc);
+		return SERVICE_EXIT_CONFIG;
+	}
+	raise_fd_limit();
+	srandom((unsigned)clock_mono_ns());
+	struct event_base *base = service_base(d.svc);
+	d.db = service_db(d.svc);
+	d.redis = service_redis(d.svc);
+	d.outbox = (outbox){ .db = d.db,
+			     .redis = d.redis,
+			     .prefix = d.cfg->stream_prefix,
+			     .maxlen = d.cfg->stream_maxlen };
+	d.lock_s = d.cfg->webhook_timeout_ms / 1000 + LOCK_SLACK_SECONDS;
+	snprintf(d.stream, sizeof d.stream, "%sdispatch", d.cfg->stream_prefix);
+	d.hc = http_client_new(base);
+	d.reader = redis_client_new(base, d.cfg->redis_host, d.cfg->redis_port, d.cfg->redis_db,
+				    d.cfg->redis_password, "dispatch-reader");
+	if (!d.hc || !d.reader) {
+		log_error("cannot create the HTTP client or the stream reader");
+		return 1;
+	}
+	http_client_set_max_host_connections(d.hc, d.cfg->dispatch_max_inflight);
+	if (!d.cfg->webhook_allow_private)
+		http_client_set_address_filter(d.hc, allow_address);
+	redis_client_start(d.reader);
+	d.m_delivered = metrics_counter("errand_webhook_delivered_total",
+					"Webhook attempts answered with a 2xx.");
+	d.m_failed = metrics_counter("errand_webhook_failed_attempts_total",
+				     "Webhook attempts that failed (status, timeout, refused).");
+	d.m_inflight = metrics_gauge("errand_webhook_inflight",
+				     "Webhook messages between being taken and recorded.");
+	d.ev_read = every(base, 200, read_tick, &d);
+	d.ev_poll = every(base, POLL_INTERVAL_MS, poll_tick, &d);
+	d.ev_autoclaim = every(base, AUTOCLAIM_INTERVAL_MS, autoclaim_tick, &d);
+	service_on_stop(d.svc, on_stop, &d);
+	int code = service_run(d.svc);
+	event_free(d.ev_read);
+	event_free(d.ev_poll);
+	event_free(d.ev_autoclaim);
+	http_client_free(d.hc);
+	redis_client_free(d.reader);
+	service_free(d.svc);
 	return code;
 }

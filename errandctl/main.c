@@ -13,6 +13,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "principals.h"
+#include "seal.h"
 
 #define EXIT_USAGE 2
 
@@ -223,6 +224,9 @@ static int cmd_principal_create(const config *cfg, int argc, char **argv)
 			err.message);
 		status = EXIT_USAGE;
 	} else {
+		unsigned char key[SEAL_KEY_LEN];
+		if (seal_key_parse(cfg->secrets_key, key) == 0)
+			spec.secrets_key = key;
 		ctl_op op = { .spec = &spec };
 		status = run_async(cfg, &op);
 	}

@@ -1,4 +1,4 @@
-/* Authentication of gateway callers by API key. */
+/* Authentication of gateway callers by API key (or, where a route allows it, a run's MCP token). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,5 +158,8 @@ void gw_authenticate(gateway *gw, http_req *req, unsigned allowed, gw_authed nex
 		a->idem_key = http_req_header(req, "Idempotency-Key");
 	/* The request owns the record from now on, so `p` lives until the reply. */
 	http_req_set_data(req, a, free);
-	principals_authenticate(gw->db, key, on_principal, a);
+	if ((allowed & ALLOW_RUN_TOKEN) && auth_run_token_shaped(key, AUTH_MCP_TOKEN_PREFIX))
+		principals_authenticate_run(gw->db, key, on_principal, a);
+	else
+		principals_authenticate(gw->db, key, on_principal, a);
 }

@@ -14,11 +14,16 @@
 #define ALLOW_AGENT 2u
 #define ALLOW_ADMIN 4u
 #define ALLOW_ANY (ALLOW_USER | ALLOW_AGENT | ALLOW_ADMIN)
+/* A run's MCP token also authenticates (as the run's agent, bound to the run). */
+#define ALLOW_RUN_TOKEN 8u
 
 /* Error codes of authentication. */
 #define ERR_UNAUTHORIZED "unauthorized"
 #define ERR_FORBIDDEN "forbidden"
 #define ERR_DB_UNAVAILABLE "database_unavailable"
+#define ERR_SECRETS_UNAVAILABLE "secrets_unavailable"
+#define ERR_JOB_NOT_FOUND "job_not_found"
+#define ERR_INVALID_OUTPUT_SCHEMA "invalid_output_schema"
 
 typedef struct gateway {
 	service *svc;
@@ -55,11 +60,22 @@ int gw_attachment_routes(gateway *gw, http_server *http) __attribute__((warn_unu
 /* Adds the marketplace routes of seed 003 (/api/jobs…, /api/cron/…). Returns 0 or -1. */
 int gw_market_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
 
+/* Adds /v1/jobs…, /v1/runs/{id} and the reply API POST /api/agents/reply. Returns 0 or -1. */
+int gw_dispatch_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
 /*
  * Replies the error envelope for a field error of a request body
  * (400 invalid_request, "field: message").
  */
 void gw_reply_invalid(http_req *req, const json_error *err);
+
+/*
+ * Reads `output_schema` of `body`: absent or null gives NULL; a JSON object
+ * or boolean is kept (borrowed); anything else is answered 400
+ * invalid_output_schema and gives -1.
+ */
+int gw_read_output_schema(http_req *req, const json_t *body, const json_t **out)
+	__attribute__((warn_unused_result));
 
 /* Replies 503 database_unavailable. */
 void gw_reply_unavailable(http_req *req);

@@ -10,10 +10,7 @@
 #include "pagination.h"
 #include "structurer.h"
 
-#define ERR_JOB_NOT_FOUND "job_not_found"
 #define ERR_PROMPT_REQUIRED "prompt_required"
-#define ERR_INVALID_OUTPUT_SCHEMA "invalid_output_schema"
-#define ERR_SECRETS_UNAVAILABLE "secrets_unavailable"
 #define ENV_VARS_MAX 100
 #define ENV_VALUE_MAX 4096
 #define AGENT_NAME_MAX 200
@@ -194,20 +191,6 @@ static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **
 	return 0;
 }
 
-/* Reads output_schema: a JSON object or boolean. */
-static int read_output_schema(http_req *req, const json_t *body, const json_t **out)
-{
-	*out = json_object_get(body, "output_schema");
-	if (*out && json_is_null(*out))
-		*out = NULL;
-	if (*out && !json_is_object(*out) && !json_is_boolean(*out)) {
-		http_reply_error(req, 400, ERR_INVALID_OUTPUT_SCHEMA,
-				 "output_schema: expected a JSON Schema (an object or a boolean)");
-		return -1;
-	}
-	return 0;
-}
-
 /* Reads verification: {webhook_url?: http(s) URL, judge?: bool}. */
 static int read_verification(http_req *req, const json_t *body, const json_t **out)
 {
@@ -328,7 +311,7 @@ static void run_job(gateway *gw, http_req *req, const principal *p)
 		gw_reply_invalid(req, &err);
 		goto fail;
 	}
-	if (read_output_schema(req, body, &r->schema) != 0 ||
+	if (gw_read_output_schema(req, body, &r->schema) != 0 ||
 	    read_verification(req, body, &r->verification) != 0)
 		goto fail;
 	if (r->confirmed && read_env_vars(gw, req, body, &r->sealed) != 0)

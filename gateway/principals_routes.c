@@ -41,6 +41,7 @@ static void create_principal(gateway *gw, http_req *req, const principal *p)
 				 err.message);
 		return;
 	}
+	spec.secrets_key = gw->has_secrets_key ? gw->secrets_key : NULL;
 	principals_create(gw->db, &spec, on_created, req);
 }
 
@@ -60,11 +61,57 @@ static void issue_key_route(http_req *req, void *arg)
 	gw_authenticate(arg, req, ALLOW_ADMIN, issue_key);
 }
 
+/* Answers a change (200): the shared module's answer, or its error. */
+static void on_changed(void *arg, json_t *answer, const char *code, const char *message)
+{
+	http_req *req = arg;
+	if (answer)
+		http_reply_json(req, 200, answer);
+	else
+		on_created(arg, NULL, code, message);
+}
+
+static void rotate_secret(gateway *gw, http_req *req, const principal *p)
+{
+	(void)p;
+	principals_rotate_secret(gw->db, http_req_param(req, "id"),
+				 gw->has_secrets_key ? gw->secrets_key : NULL, on_changed, req);
+}
+
+static void rotate_secret_route(http_req *req, void *arg)
+{
+	gw_authenticate(arg, req, ALLOW_ADMIN, rotate_secret);
+}
+
+static void patch_principal(gateway *gw, http_req *req, const principal *p)
+{
+	(void)p;
+	json_t *body = http_req_json(req);
+	if (!body)
+		return;
+	principal_patch patch;
+	json_error err;
+	if (principals_patch_parse(body, &patch, &err) != 0) {
+		gw_reply_invalid(req, &err);
+		return;
+	}
+	patch.secrets_key = gw->has_secrets_key ? gw->secrets_key : NULL;
+	principals_patch(gw->db, http_req_param(req, "id"), &patch, on_changed, req);
+}
+
+static void patch_principal_route(http_req *req, void *arg)
+{
+	gw_authenticate(arg, req, ALLOW_ADMIN, patch_principal);
+}
+
 int gw_principals_routes(gateway *gw, http_server *http)
 {
 	if (http_route(http, "GET", "/v1/me", me_route, gw) != 0 ||
 	    http_route(http, "POST", "/v1/admin/principals", create_principal_route, gw) != 0 ||
-	    http_route(http, "POST", "/v1/admin/principals/:id/keys", issue_key_route, gw) != 0)
+	    http_route(http, "POST", "/v1/admin/principals/:id/keys", issue_key_route, gw) != 0 ||
+	    http_route(http, "POST", "/v1/admin/principals/:id/webhook-secret",
+		       rotate_secret_route, gw) != 0 ||
+	    http_route(http, "PATCH", "/v1/admin/principals/:id", patch_principal_route, gw) != 0)
 		return -1;
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* errand-scheduler: time-driven work: expiry sweeps and the outbox relay. */
+/* errand-scheduler: time-driven work: expiry sweeps (holds, deadlines, runs) and the outbox relay. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "runs.h"
 #include "service.h"
 
 #define RELAY_INTERVAL_MS 1000
@@ -14,17 +15,20 @@
 
 typedef struct scheduler {
 	service *svc;
+	const config *cfg;
 	db_pool *db;
 	outbox outbox;
 	struct event *ev_sweep;
 	struct event *ev_relay;
-	int sweeping; /* a sweep query is in flight */
+	int sweeping; /* sweep queries in flight */
 	int relaying; /* a relay batch is in flight */
 	void (*stopped)(void *);
 	void *stopped_arg;
 	metric *m_released;
 	metric *m_failed;
 	metric *m_relayed;
+	metric *m_expired_runs;
+	metric *m_failed_runs;
 } scheduler;
 
 /* Once stopping and nothing is in flight, tells the service this hook is done. */
@@ -37,10 +41,28 @@ static void maybe_stopped(scheduler *s)
 	}
 }
 
+static void on_runs_swept(void *arg, int expired, int failed, int deadlines, const char *error)
+{
+	scheduler *s = arg;
+	s->sweeping--;
+	if (error) {
+		log_warn("run sweep failed: %s", error);
+	} else {
+		metrics_add(s->m_expired_runs, expired);
+		metrics_add(s->m_failed_runs, failed);
+		metrics_add(s->m_failed, deadlines);
+		if (expired || failed || deadlines)
+			log_info("run sweep: %d runs expired, %d undelivered runs failed, %d "
+				 "dispatched jobs past their deadline failed",
+				 expired, failed, deadlines);
+	}
+	maybe_stopped(s);
+}
+
 static void on_swept(void *arg, int released, int failed, const char *error)
 {
 	scheduler *s = arg;
-	s->sweeping = 0;
+	s->sweeping--;
 	if (error) {
 		log_warn("sweep failed: %s", error);
 	} else {
@@ -68,9 +90,11 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 	scheduler *s = arg;
 	if (s->sweeping || service_stopping(s->svc) || !db_pool_ready(s->db))
 		return;
-	s->sweeping = 1;
+	s->sweeping = 2;
 	if (jobs_sweep(s->db, on_swept, s) != 0)
-		s->sweeping = 0;
+		s->sweeping--;
+	if (runs_sweep(s->db, s->cfg->run_delivery_deadline_seconds, on_runs_swept, s) != 0)
+		s->sweeping--;
 	/* Idempotency-Key records are kept 24 h. */
 	if (db_query(s->db, "idem_expire", 0, NULL, on_expired, s) != 0)
 		log_warn("cannot queue the expiry of idempotency keys");
@@ -112,11 +136,12 @@ static void on_stop(void *arg, void (*done)(void *service), void *svc)
 
 int main(void)
 {
-	const db_stmt *const tables[] = { JOBS_STMTS, OUTBOX_STMTS, IDEMPOTENCY_STMTS };
-	const size_t counts[] = { JOBS_STMTS_N, OUTBOX_STMTS_N, IDEMPOTENCY_STMTS_N };
+	const db_stmt *const tables[] = { JOBS_STMTS, OUTBOX_STMTS, IDEMPOTENCY_STMTS, RUNS_STMTS };
+	const size_t counts[] = { JOBS_STMTS_N, OUTBOX_STMTS_N, IDEMPOTENCY_STMTS_N, RUNS_STMTS_N };
 	scheduler s = { 0 };
-	s.svc = service_new(PROC_SCHEDULER, tables, counts, 3);
+	s.svc = service_new(PROC_SCHEDULER, tables, counts, 4);
 	const config *cfg = service_config(s.svc);
+	s.cfg = cfg;
 	s.db = service_db(s.svc);
 	s.outbox = (outbox){ .db = s.db,
 			     .redis = service_redis(s.svc),
@@ -126,6 +151,10 @@ int main(void)
 				       "Expired holds the sweep put back in the queue.");
 	s.m_failed = metrics_counter("errand_sweep_failed_deadlines_total",
 				     "Accepted jobs past their deadline the sweep failed.");
+	s.m_expired_runs = metrics_counter("errand_sweep_expired_runs_total",
+					   "Runs the sweep expired (no reply before expires_at).");
+	s.m_failed_runs = metrics_counter("errand_sweep_failed_runs_total",
+					  "Pending runs the sweep failed (webhook undelivered in time).");
 	s.m_relayed = metrics_counter("errand_outbox_relayed_total",
 				      "Events the relay published for a writer that did not.");
 	struct event_base *base = service_base(s.svc);

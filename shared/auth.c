@@ -3,6 +3,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -149,4 +151,32 @@ const char *auth_bearer(const char *header)
 	if (*key == '\0' || strchr(key, ' '))
 		return NULL;
 	return key;
+}
+
+int auth_run_token(const unsigned char key[32], const char *prefix, const char *run_id,
+		   char out[AUTH_RUN_TOKEN_LEN + 1])
+{
+	char msg[64];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	int n = snprintf(msg, sizeof msg, "%s:%s", prefix, run_id);
+	if (n < 0 || (size_t)n >= sizeof msg || strlen(prefix) != 3)
+		return -1;
+	if (!HMAC(EVP_sha256(), key, 32, (const unsigned char *)msg, (size_t)n, mac, &maclen) ||
+	    maclen != SECRET_BYTES)
+		return -1;
+	memcpy(out, prefix, 3);
+	out[3] = '_';
+	return base64url_encode(mac, maclen, out + 4) == SECRET_CHARS ? 0 : -1;
+}
+
+int auth_run_token_shaped(const char *token, const char *prefix)
+{
+	if (!token || strlen(token) != AUTH_RUN_TOKEN_LEN || strncmp(token, prefix, 3) != 0 ||
+	    token[3] != '_')
+		return 0;
+	for (size_t i = 4; i < AUTH_RUN_TOKEN_LEN; i++)
+		if (!memchr(b64url, token[i], sizeof b64url))
+			return 0;
+	return 1;
 }

@@ -51,4 +51,25 @@ int auth_hash_equal(const char *a, const char *b);
  */
 const char *auth_bearer(const char *header);
 
+/*
+ * Run-scoped tokens (the reply token and the MCP token of a run). A token
+ * reads "<prefix>_<43 base64url characters>": HMAC-SHA256 under the
+ * deployment's ERRAND_SECRETS_KEY of "<prefix>:<run id>", so the dispatcher
+ * can send the same token on every retry of a webhook while the database
+ * keeps only the token's SHA-256 (auth_hash_hex), by which the run is found.
+ */
+#define AUTH_REPLY_TOKEN_PREFIX "rpl"
+#define AUTH_MCP_TOKEN_PREFIX "mcp"
+#define AUTH_RUN_TOKEN_LEN (3 + 1 + 43)
+
+/*
+ * Writes the token of `prefix` (one of the two above) for `run_id` into
+ * `out` (AUTH_RUN_TOKEN_LEN + 1 bytes). Returns 0 or -1.
+ */
+int auth_run_token(const unsigned char key[32], const char *prefix, const char *run_id,
+		   char out[AUTH_RUN_TOKEN_LEN + 1]) __attribute__((warn_unused_result));
+
+/* Nonzero when `token` has the shape of a run token of `prefix` (says nothing of its validity). */
+int auth_run_token_shaped(const char *token, const char *prefix);
+
 #endif

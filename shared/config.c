@@ -124,6 +124,14 @@ static const var_def vars[] = {
 	{ "ERRAND_WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, "false", NULL, 0, 0, P_ALL, 0,
 	  AT(webhook_allow_private),
 	  "Allow webhook URLs that resolve to private, loopback or link-local addresses." },
+	{ "ERRAND_WEBHOOK_TIMEOUT_MS", VAR_INT, "15000", NULL, 100, 600000, P_DISPATCHER, 0,
+	  AT(webhook_timeout_ms),
+	  "How long one webhook delivery attempt may take before it counts as failed, in "
+	  "milliseconds." },
+	{ "ERRAND_DISPATCH_MAX_INFLIGHT", VAR_INT, "5000", NULL, 1, 100000, P_DISPATCHER, 0,
+	  AT(dispatch_max_inflight),
+	  "Webhook deliveries one dispatcher keeps in flight at most (connections per host "
+	  "included)." },
 	{ "ERRAND_PLATFORM_FEE_BPS", VAR_INT, "0", NULL, 0, 10000, P_ALL, 0, AT(platform_fee_bps),
 	  "Platform fee in basis points of a job's price." },
 	{ "ERRAND_MAX_OUTPUT_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_ALL, 0,

@@ -55,6 +55,8 @@ typedef struct config {
 	int webhook_retry[CONFIG_MAX_RETRY_STEPS]; /* ERRAND_WEBHOOK_RETRY_SCHEDULE */
 	int webhook_retry_n;
 	int webhook_allow_private;   /* ERRAND_WEBHOOK_ALLOW_PRIVATE */
+	int webhook_timeout_ms;	     /* ERRAND_WEBHOOK_TIMEOUT_MS */
+	int dispatch_max_inflight;   /* ERRAND_DISPATCH_MAX_INFLIGHT */
 	int platform_fee_bps;	     /* ERRAND_PLATFORM_FEE_BPS */
 	size_t max_output_bytes;     /* ERRAND_MAX_OUTPUT_BYTES */
 	size_t max_attachment_bytes; /* ERRAND_MAX_ATTACHMENT_BYTES */

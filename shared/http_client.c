@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "log.h"
@@ -16,6 +17,7 @@ struct http_client {
 	struct event *timer;
 	int inflight;
 	struct transfer *head; /* every transfer in flight */
+	int (*allow)(const struct sockaddr *addr);
 };
 
 /* One request in flight. */
@@ -32,6 +34,7 @@ typedef struct transfer {
 	http_client_cb cb;
 	void *arg;
 	char error[CURL_ERROR_SIZE];
+	int refused; /* the address filter refused the connection */
 } transfer;
 
 /* The libevent event of one socket curl watches. */
@@ -79,6 +82,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return bytes;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: the address filter, before any connection is made. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	transfer *t = arg;
+	if (purpose == CURLSOCKTYPE_IPCXN && t->client->allow &&
+	    !t->client->allow(&addr->addr)) {
+		t->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 static void transfer_free(transfer *t)
 {
 	if (t->easy)
@@ -100,6 +115,8 @@ static void transfer_finish(transfer *t, CURLcode code)
 	r.len = t->response_len;
 	if (code == CURLE_OK) {
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
+	} else if (t->refused) {
+		r.error = "the address is private, loopback or link-local: refused";
 	} else {
 		r.error = t->error[0] ? t->error : curl_easy_strerror(code);
 	}
@@ -262,6 +279,8 @@ int http_client_post(http_client *c, const char *url, const char *const *headers
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "errand/" ERRAND_VERSION);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	t->started_ns = clock_mono_ns();
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
 		goto fail;
@@ -274,6 +293,16 @@ int http_client_post(http_client *c, const char *url, const char *const *headers
 fail:
 	transfer_free(t);
 	return -1;
+}
+
+void http_client_set_max_host_connections(http_client *c, long n)
+{
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+}
+
+void http_client_set_address_filter(http_client *c, int (*allow)(const struct sockaddr *addr))
+{
+	c->allow = allow;
 }
 
 int http_client_inflight(const http_client *c)

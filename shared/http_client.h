@@ -35,6 +35,20 @@ int http_client_post(http_client *c, const char *url, const char *const *headers
 		     size_t len, long timeout_ms, http_client_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
+/*
+ * Connections kept to one host at most (default 64); requests beyond wait
+ * for one. A dispatcher sets it to the number of requests it keeps in flight.
+ */
+void http_client_set_max_host_connections(http_client *c, long n);
+
+/*
+ * A filter on the addresses a host name resolves to, checked at every
+ * connection: `allow` returns nonzero to connect. A refused address ends
+ * the request with an error naming it. NULL removes the filter.
+ */
+struct sockaddr;
+void http_client_set_address_filter(http_client *c, int (*allow)(const struct sockaddr *addr));
+
 /* Requests in flight. */
 int http_client_inflight(const http_client *c);
 

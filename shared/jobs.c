@@ -46,15 +46,22 @@ const db_stmt JOBS_STMTS[] = {
 	  LIST_COLUMNS " WHERE j.sender_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
 	{ "market_list_agent",
 	  LIST_COLUMNS " WHERE j.agent_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
+	{ "dispatch_create",
+	  "SELECT" OUTCOME_JOB "FROM dispatch_create($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb,"
+	  " $8::integer, $9::integer, $10::jsonb, $11::jsonb, $12::jsonb)",
+	  12 },
+	{ "dispatch_cancel", "SELECT" OUTCOME_JOB "FROM dispatch_cancel($1, $2)", 2 },
+	{ "dispatch_get",
+	  "SELECT 'ok', dispatch_row(j.id) FROM jobs j WHERE j.id = $1 AND j.kind = 'dispatch'"
+	  " AND ($3::boolean OR j.sender_id = $2 OR j.agent_id = $2)",
+	  3 },
 };
 const size_t JOBS_STMTS_N = sizeof JOBS_STMTS / sizeof JOBS_STMTS[0];
 
 /* A call in progress. */
 typedef struct jobs_op {
 	jobs_cb cb;
-	jobs_list_cb list_cb;
 	void *arg;
-	int limit;
 } jobs_op;
 
 static void on_call(void *arg, PGresult *res, const char *error)
@@ -92,34 +99,6 @@ int jobs_call(db_pool *db, const char *name, int nparams, const char *const *par
 	return 0;
 }
 
-static void on_list(void *arg, PGresult *res, const char *error)
-{
-	jobs_op *op = arg;
-	if (!db_result_ok(res)) {
-		log_error("job list failed: %s", error ? error : "no result");
-		op->list_cb(op->arg, NULL, NULL, error ? error : "no result");
-		free(op);
-		return;
-	}
-	int n = PQntuples(res);
-	int shown = n > op->limit ? op->limit : n;
-	json_t *rows = json_array();
-	for (int i = 0; i < shown; i++) {
-		json_error_t jerr;
-		json_t *row = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
-		if (row)
-			json_array_append_new(rows, row);
-	}
-	char *cursor = NULL;
-	if (n > op->limit)
-		cursor = pagination_cursor(PQgetvalue(res, shown - 1, 1),
-					   PQgetvalue(res, shown - 1, 2));
-	op->list_cb(op->arg, rows, cursor, NULL);
-	free(cursor);
-	json_decref(rows);
-	free(op);
-}
-
 /* A PostgreSQL text[] literal of plain words (status names): {a,b}. */
 static void words_literal(const char *const *words, int n, char *out, size_t outlen)
 {
@@ -131,17 +110,11 @@ static void words_literal(const char *const *words, int n, char *out, size_t out
 }
 
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
-		     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
+		     int nstatuses, int limit, const char *cursor, pagination_cb cb, void *arg)
 {
 	pagination_pos pos;
 	if (pagination_parse(cursor, &pos) != 0)
 		return -1;
-	jobs_op *op = calloc(1, sizeof *op);
-	if (!op)
-		return -1;
-	op->list_cb = cb;
-	op->arg = arg;
-	op->limit = limit;
 	char words[256], limit_text[16];
 	words_literal(statuses, nstatuses, words, sizeof words);
 	snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
@@ -149,11 +122,7 @@ int jobs_market_list(db_pool *db, const principal *viewer, const char *const *st
 				 cursor ? pos.id : NULL, limit_text };
 	const char *stmt =
 		strcmp(viewer->role, "agent") == 0 ? "market_list_agent" : "market_list_sender";
-	if (db_query(db, stmt, 5, params, on_list, op) != 0) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return pagination_query(db, stmt, 5, params, limit, cb, arg);
 }
 
 /* ===== Views ===== */
@@ -187,17 +156,6 @@ const char *jobs_market_canonical(const char *word)
 		if (strcmp(MARKET_WORDS[i].word, word) == 0)
 			return MARKET_WORDS[i].canonical;
 	return NULL;
-}
-
-/* A PostgreSQL timestamp from row_to_json as RFC 3339 with milliseconds, or null. */
-static json_t *time_value(const json_t *row, const char *key)
-{
-	const char *s = json_string_value(json_object_get(row, key));
-	int64_t ms;
-	if (!s || clock_parse_rfc3339(s, &ms) != 0)
-		return json_null();
-	char buf[CLOCK_RFC3339_LEN];
-	return json_string(clock_format_rfc3339(ms, buf));
 }
 
 static json_t *copy_or_null(const json_t *row, const char *key)
@@ -241,10 +199,10 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 	static const char *const times[] = { "created_at", "hold_expires_at", "accepted_at",
 					     "deadline_at", "submitted_at" };
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
-		json_object_set_new(v, times[i], time_value(row, times[i]));
+		json_object_set_new(v, times[i], json_row_time(row, times[i]));
 	json_object_set_new(v, "verified_at",
 			    status && strcmp(status, "completed") == 0
-				    ? time_value(row, "completed_at")
+				    ? json_row_time(row, "completed_at")
 				    : json_null());
 	json_object_set_new(v, "attachments", copy_or_null(row, "attachments"));
 	if (jobs_market_is_party(row, viewer)) {
@@ -254,6 +212,67 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 		json_object_set(v, "envVars", env_vars ? env_vars : json_null());
 	}
 	if (json_is_string(json_object_get(row, "failure_reason")))
+		json_object_set_new(v, "failure_reason", copy_or_null(row, "failure_reason"));
+	return v;
+}
+
+/* ===== The dispatch API (seed 002) ===== */
+
+/* Seed 002's words; what is not here (archived) keeps its canonical name. */
+static const struct {
+	const char *canonical;
+	const char *word;
+} DISPATCH_WORDS[] = {
+	{ "proposed", "queued" },   { "pending_payment", "queued" }, { "pending", "queued" },
+	{ "queued", "queued" },	    { "held", "queued" },	     { "blocked", "queued" },
+	{ "paused", "queued" },	    { "running", "running" },	     { "submitted", "running" },
+	{ "completed", "completed" }, { "failed", "failed" },	     { "cancelled", "cancelled" },
+};
+
+const char *jobs_dispatch_status(const char *canonical)
+{
+	for (size_t i = 0; i < sizeof DISPATCH_WORDS / sizeof DISPATCH_WORDS[0]; i++)
+		if (strcmp(DISPATCH_WORDS[i].canonical, canonical) == 0)
+			return DISPATCH_WORDS[i].word;
+	return canonical;
+}
+
+json_t *jobs_dispatch_view(const json_t *row)
+{
+	const char *status = json_string_value(json_object_get(row, "status"));
+	json_t *v = json_object();
+	json_object_set_new(v, "id", copy_or_null(row, "id"));
+	json_object_set_new(v, "agent_id", copy_or_null(row, "agent_id"));
+	json_object_set_new(v, "parent_job_id", copy_or_null(row, "parent_job_id"));
+	json_object_set_new(v, "status", json_string(jobs_dispatch_status(status ? status : "")));
+	json_object_set_new(v, "brief", copy_or_null(row, "brief"));
+	json_object_set_new(v, "metadata", copy_or_null(row, "metadata"));
+	json_object_set_new(v, "result", status && strcmp(status, "completed") == 0
+						 ? copy_or_null(row, "result")
+						 : json_null());
+	json_t *subjobs = json_array();
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(row, "subjobs"), i, s)
+	{
+		const char *st = json_string_value(json_object_get(s, "status"));
+		json_array_append_new(subjobs,
+				      json_pack("{s:O,s:O,s:s}", "id", json_object_get(s, "id"),
+						"agent_id", json_object_get(s, "agent_id"), "status",
+						jobs_dispatch_status(st ? st : "")));
+	}
+	json_object_set_new(v, "subjobs", subjobs);
+	json_t *tokens = json_object_get(row, "tokens_total");
+	json_object_set_new(v, "tokens_used",
+			    json_integer(json_is_number(tokens) ? (json_int_t)json_number_value(tokens)
+								: 0));
+	json_object_set_new(v, "attempt_count", copy_or_null(row, "attempt_count"));
+	json_object_set_new(v, "max_attempts", copy_or_null(row, "max_attempts"));
+	json_object_set_new(v, "created_at", json_row_time(row, "created_at"));
+	json_object_set_new(v, "deadline_at", json_row_time(row, "deadline_at"));
+	json_object_set_new(v, "completed_at", json_row_time(row, "completed_at"));
+	if (json_is_string(json_object_get(row, "failure_reason")) && status &&
+	    strcmp(status, "completed") != 0)
 		json_object_set_new(v, "failure_reason", copy_or_null(row, "failure_reason"));
 	return v;
 }

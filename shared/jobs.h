@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "pagination.h"
 #include "principals.h"
 
 /* Outcomes of the operations (the SQL functions of migration 0003). */
@@ -45,18 +46,12 @@ int jobs_call(db_pool *db, const char *name, int nparams, const char *const *par
 	      void *arg) __attribute__((warn_unused_result));
 
 /*
- * A list of jobs: `rows` is an array of canonical rows (borrowed) and
- * `next_cursor` the cursor of the next page or NULL.
- */
-typedef void (*jobs_list_cb)(void *arg, json_t *rows, const char *next_cursor, const char *error);
-
-/*
  * The marketplace jobs `viewer` may list, newest first: a user's own, an
  * agent's held or accepted ones; `statuses` (canonical words, NULL for
  * all) filters. Returns -1 on a malformed cursor.
  */
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
-		     int nstatuses, int limit, const char *cursor, jobs_list_cb cb, void *arg)
+		     int nstatuses, int limit, const char *cursor, pagination_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 
 /* Rows a sweep handles at most per kind (expired holds, past deadlines). */
@@ -93,5 +88,19 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 
 /* Nonzero when `viewer` is the job's sender or the agent that accepted it. */
 int jobs_market_is_party(const json_t *row, const principal *viewer);
+
+/* Outcomes of the dispatch operations (migration 0005). */
+#define JOB_AGENT_NOT_FOUND "agent_not_found"
+#define JOB_AGENT_HAS_NO_WEBHOOK "agent_has_no_webhook"
+#define JOB_PARENT_NOT_FOUND "parent_not_found"
+
+/* The seed 002 word for a canonical status: queued, running, completed, failed, cancelled. */
+const char *jobs_dispatch_status(const char *canonical);
+
+/*
+ * The job object of /v1/jobs (CONTRACT.md) from the row of dispatch_row()
+ * (the canonical row with `subjobs` and `tokens_total`). New reference.
+ */
+json_t *jobs_dispatch_view(const json_t *row);
 
 #endif

@@ -1,6 +1,8 @@
 /* JSON helpers over jansson: bounded parsing and typed field access. */
 #include "json.h"
 
+#include "clock.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -302,4 +304,14 @@ int json_utf8_valid(const char *s, size_t len)
 		i += n;
 	}
 	return 1;
+}
+
+json_t *json_row_time(const json_t *row, const char *key)
+{
+	const char *s = json_string_value(json_object_get(row, key));
+	int64_t ms;
+	if (!s || clock_parse_rfc3339(s, &ms) != 0)
+		return json_null();
+	char buf[CLOCK_RFC3339_LEN];
+	return json_string(clock_format_rfc3339(ms, buf));
 }

@@ -55,4 +55,10 @@ int json_utf8_valid(const char *s, size_t len);
  */
 json_t *json_string_lossy(const char *s, size_t len);
 
+/*
+ * The timestamp `key` of a row from PostgreSQL's row_to_json, as RFC 3339
+ * UTC with milliseconds; JSON null when absent or not a time. New reference.
+ */
+json_t *json_row_time(const json_t *row, const char *key);
+
 #endif

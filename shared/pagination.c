@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define CURSOR_MAX 256
 
 /* Reads exactly `n` digits at `*p` as a number from 0 to `max`. Returns it and advances, or -1. */
@@ -131,5 +133,57 @@ int pagination_parse(const char *cursor, pagination_pos *out)
 		return -1;
 	memcpy(out->time, time, strlen(time) + 1);
 	memcpy(out->id, id, strlen(id) + 1);
+	return 0;
+}
+
+/* ===== Pages of rows ===== */
+
+typedef struct page_query {
+	pagination_cb cb;
+	void *arg;
+	int limit;
+} page_query;
+
+static void on_page(void *arg, PGresult *res, const char *error)
+{
+	page_query *q = arg;
+	if (!db_result_ok(res)) {
+		log_error("list failed: %s", error ? error : "no result");
+		q->cb(q->arg, NULL, NULL, error ? error : "no result");
+		free(q);
+		return;
+	}
+	int n = PQntuples(res);
+	int shown = n > q->limit ? q->limit : n;
+	json_t *rows = json_array();
+	for (int i = 0; i < shown; i++) {
+		json_error_t jerr;
+		json_t *row = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+		if (row)
+			json_array_append_new(rows, row);
+	}
+	char *cursor = NULL;
+	if (n > q->limit)
+		cursor = pagination_cursor(PQgetvalue(res, shown - 1, 1),
+					   PQgetvalue(res, shown - 1, 2));
+	q->cb(q->arg, rows, cursor, NULL);
+	free(cursor);
+	json_decref(rows);
+	free(q);
+}
+
+int pagination_query(db_pool *db, const char *name, int nparams, const char *const *params,
+		     int limit, pagination_cb cb, void *arg)
+{
+	page_query *q = calloc(1, sizeof *q);
+	if (!q)
+		return -1;
+	q->cb = cb;
+	q->arg = arg;
+	q->limit = limit;
+	if (db_query(db, name, nparams, params, on_page, q) != 0) {
+		free(q);
+		return -1;
+	}
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "seal.h"
+#include "webhook.h"
 
 const db_stmt PRINCIPALS_STMTS[] = {
 	{ "principal_create",
@@ -16,9 +18,38 @@ const db_stmt PRINCIPALS_STMTS[] = {
 	  " VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6)"
 	  " RETURNING id, created_at),"
 	  " k AS (INSERT INTO api_keys (id, principal_id, key_hash)"
-	  " SELECT $7, p.id, $8 FROM p RETURNING id)"
+	  " SELECT $7, p.id, $8 FROM p RETURNING id),"
+	  " s AS (INSERT INTO agent_webhook_secrets (agent_id, secret)"
+	  " SELECT p.id, $9::text FROM p WHERE $9::text IS NOT NULL)"
 	  " SELECT " DB_SQL_MS("p.created_at") " FROM p, k",
-	  8 },
+	  9 },
+	{ "principal_secret_rotate",
+	  "WITH a AS (SELECT id FROM principals WHERE id = $1 AND role = 'agent'),"
+	  " old AS (UPDATE agent_webhook_secrets SET expires_at = now() + make_interval(hours => $3)"
+	  " WHERE agent_id IN (SELECT id FROM a) AND expires_at IS NULL),"
+	  " s AS (INSERT INTO agent_webhook_secrets (agent_id, secret) SELECT id, $2::text FROM a"
+	  " RETURNING id)"
+	  " SELECT " DB_SQL_MS("now()") " FROM s",
+	  3 },
+	{ "principal_patch",
+	  "WITH u AS (UPDATE principals SET"
+	  " webhook_url = CASE WHEN $2::boolean THEN $3::text ELSE webhook_url END,"
+	  " capabilities = CASE WHEN $4::jsonb IS NULL THEN capabilities"
+	  "  ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
+	  " webhook_disabled_at = NULL"
+	  " WHERE id = $1 AND role = 'agent' RETURNING *),"
+	  " s AS (INSERT INTO agent_webhook_secrets (agent_id, secret)"
+	  " SELECT u.id, $5::text FROM u WHERE u.webhook_url IS NOT NULL AND NOT EXISTS"
+	  " (SELECT 1 FROM agent_webhook_secrets w WHERE w.agent_id = u.id"
+	  "  AND (w.expires_at IS NULL OR w.expires_at > now())) RETURNING id)"
+	  " SELECT u.id, u.role, u.name, u.project_id, array_to_json(u.capabilities),"
+	  " u.webhook_url, (SELECT count(*) FROM s) FROM u",
+	  5 },
+	{ "principal_by_run_token",
+	  "SELECT p.id, p.role, p.name, p.project_id, r.id, coalesce(r.job_id, '')"
+	  " FROM runs r JOIN principals p ON p.id = r.agent_id"
+	  " WHERE r.mcp_token_hash = $1 AND r.status IN ('pending', 'running')",
+	  1 },
 	{ "principal_key_issue",
 	  "INSERT INTO api_keys (id, principal_id, key_hash)"
 	  " SELECT $1, id, $3 FROM principals WHERE id = $2"
@@ -188,15 +219,27 @@ void principals_create(db_pool *db, const principal_spec *spec, principals_creat
 						      : json_null());
 	}
 	json_decref(caps);
+	char *stored = NULL;
 	if (!caps_text || make_key(ctx->answer, key_id, hash) != 0) {
 		free(caps_text);
 		fail_now(ctx, "cannot make a key");
 		return;
 	}
+	if (agent && spec->webhook_url) {
+		char shown[WEBHOOK_SECRET_LEN + 1];
+		if (principals_secret_new(spec->secrets_key, shown, sizeof shown, &stored) != 0) {
+			free(caps_text);
+			fail_now(ctx, "cannot make a webhook secret");
+			return;
+		}
+		json_object_set_new(ctx->answer, "webhook_secret", json_string(shown));
+	}
 	const char *params[] = { id,	    spec->role,	       spec->name, PROJECT_DEFAULT_ID,
-				 caps_text, spec->webhook_url, key_id,	   hash };
-	int r = db_query(db, "principal_create", 8, params, on_issued, ctx);
+				 caps_text, spec->webhook_url, key_id,	   hash,
+				 stored };
+	int r = db_query(db, "principal_create", 9, params, on_issued, ctx);
 	free(caps_text);
+	free(stored);
 	if (r != 0)
 		fail_now(ctx, "cannot queue the query");
 }
@@ -239,7 +282,7 @@ static void on_key_row(void *arg, PGresult *res, const char *error)
 	} else if (PQntuples(res) != 1 || !auth_hash_equal(PQgetvalue(res, 0, 0), ctx->hash)) {
 		ctx->cb(ctx->arg, NULL, NULL);
 	} else {
-		principal p;
+		principal p = { 0 };
 		snprintf(p.id, sizeof p.id, "%s", PQgetvalue(res, 0, 1));
 		snprintf(p.role, sizeof p.role, "%s", PQgetvalue(res, 0, 2));
 		snprintf(p.name, sizeof p.name, "%s", PQgetvalue(res, 0, 3));
@@ -268,6 +311,186 @@ void principals_authenticate(db_pool *db, const char *key, principals_auth_cb cb
 	if (db_query(db, "principal_by_key", 1, params, on_key_row, ctx) != 0) {
 		free(ctx);
 		cb(arg, NULL, "cannot queue the query");
+	}
+}
+
+static void on_run_row(void *arg, PGresult *res, const char *error)
+{
+	auth_ctx *ctx = arg;
+	if (!res || !db_result_ok(res)) {
+		ctx->cb(ctx->arg, NULL, error ? error : "database error");
+	} else if (PQntuples(res) != 1) {
+		ctx->cb(ctx->arg, NULL, NULL);
+	} else {
+		principal p = { 0 };
+		snprintf(p.id, sizeof p.id, "%s", PQgetvalue(res, 0, 0));
+		snprintf(p.role, sizeof p.role, "%s", PQgetvalue(res, 0, 1));
+		snprintf(p.name, sizeof p.name, "%s", PQgetvalue(res, 0, 2));
+		snprintf(p.project_id, sizeof p.project_id, "%s", PQgetvalue(res, 0, 3));
+		snprintf(p.run_id, sizeof p.run_id, "%s", PQgetvalue(res, 0, 4));
+		snprintf(p.run_job_id, sizeof p.run_job_id, "%s", PQgetvalue(res, 0, 5));
+		ctx->cb(ctx->arg, &p, NULL);
+	}
+	free(ctx);
+}
+
+void principals_authenticate_run(db_pool *db, const char *token, principals_auth_cb cb, void *arg)
+{
+	if (!auth_run_token_shaped(token, AUTH_MCP_TOKEN_PREFIX)) {
+		cb(arg, NULL, NULL);
+		return;
+	}
+	auth_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx) {
+		cb(arg, NULL, "out of memory");
+		return;
+	}
+	ctx->cb = cb;
+	ctx->arg = arg;
+	auth_hash_hex(token, strlen(token), ctx->hash);
+	const char *params[] = { ctx->hash };
+	if (db_query(db, "principal_by_run_token", 1, params, on_run_row, ctx) != 0) {
+		free(ctx);
+		cb(arg, NULL, "cannot queue the query");
+	}
+}
+
+/* ===== Webhook secrets and changes of agents ===== */
+
+int principals_secret_new(const unsigned char *secrets_key, char *shown, size_t shownlen,
+			  char **stored)
+{
+	*stored = NULL;
+	if (webhook_secret_new(shown, shownlen) != 0)
+		return -1;
+	*stored = secrets_key ? seal_encrypt(secrets_key, shown, strlen(shown)) : strdup(shown);
+	return *stored ? 0 : -1;
+}
+
+static void on_rotated(void *arg, PGresult *res, const char *error)
+{
+	issue_ctx *ctx = arg;
+	if (!res || !db_result_ok(res)) {
+		log_error("rotating a webhook secret failed: %s", error ? error : "unknown error");
+		ctx->cb(ctx->arg, NULL, "database_unavailable", "the database could not answer");
+	} else if (PQntuples(res) == 0) {
+		ctx->cb(ctx->arg, NULL, PRINCIPALS_ERR_NOT_FOUND, "no such agent");
+	} else {
+		ctx->cb(ctx->arg, ctx->answer, NULL, NULL);
+		ctx->answer = NULL;
+	}
+	json_decref(ctx->answer);
+	free(ctx);
+}
+
+void principals_rotate_secret(db_pool *db, const char *id, const unsigned char *secrets_key,
+			      principals_created_cb cb, void *arg)
+{
+	if (!ids_valid(id, "agt")) {
+		cb(arg, NULL, PRINCIPALS_ERR_NOT_FOUND, "no such agent");
+		return;
+	}
+	issue_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx) {
+		cb(arg, NULL, "internal_error", "out of memory");
+		return;
+	}
+	ctx->cb = cb;
+	ctx->arg = arg;
+	char shown[WEBHOOK_SECRET_LEN + 1], hours[8], *stored = NULL;
+	if (principals_secret_new(secrets_key, shown, sizeof shown, &stored) != 0) {
+		fail_now(ctx, "cannot make a webhook secret");
+		return;
+	}
+	ctx->answer = json_pack("{s:s}", "webhook_secret", shown);
+	snprintf(hours, sizeof hours, "%d", PRINCIPAL_SECRET_OVERLAP_HOURS);
+	const char *params[] = { id, stored, hours };
+	int r = db_query(db, "principal_secret_rotate", 3, params, on_rotated, ctx);
+	free(stored);
+	if (r != 0)
+		fail_now(ctx, "cannot queue the query");
+}
+
+int principals_patch_parse(const json_t *body, principal_patch *out, json_error *err)
+{
+	memset(out, 0, sizeof *out);
+	json_t *url = json_object_get(body, "webhook_url");
+	if (url) {
+		out->has_webhook_url = 1;
+		if (!json_is_null(url) &&
+		    json_opt_string(body, "webhook_url", PRINCIPAL_URL_MAX, &out->webhook_url, NULL,
+				    err) != 0)
+			return -1;
+		if (out->webhook_url && !url_ok(out->webhook_url)) {
+			set_error(err, "webhook_url", "expected an http:// or https:// URL");
+			return -1;
+		}
+	}
+	int present = 0;
+	if (json_opt_string_array(body, "capabilities", PRINCIPAL_CAPABILITIES_MAX,
+				  PRINCIPAL_CAPABILITY_LEN_MAX, &out->capabilities, &present,
+				  err) != 0)
+		return -1;
+	if (!present)
+		out->capabilities = NULL;
+	return 0;
+}
+
+typedef struct patch_ctx {
+	principals_created_cb cb;
+	void *arg;
+	char shown[WEBHOOK_SECRET_LEN + 1];
+} patch_ctx;
+
+static void on_patched(void *arg, PGresult *res, const char *error)
+{
+	patch_ctx *ctx = arg;
+	if (!res || !db_result_ok(res)) {
+		log_error("changing an agent failed: %s", error ? error : "unknown error");
+		ctx->cb(ctx->arg, NULL, "database_unavailable", "the database could not answer");
+	} else if (PQntuples(res) == 0) {
+		ctx->cb(ctx->arg, NULL, PRINCIPALS_ERR_NOT_FOUND, "no such agent");
+	} else {
+		json_error_t jerr;
+		json_t *answer = json_pack(
+			"{s:s,s:s,s:s,s:s,s:o,s:o}", "id", PQgetvalue(res, 0, 0), "role",
+			PQgetvalue(res, 0, 1), "name", PQgetvalue(res, 0, 2), "project_id",
+			PQgetvalue(res, 0, 3), "capabilities",
+			json_loads(PQgetvalue(res, 0, 4), 0, &jerr), "webhook_url",
+			PQgetisnull(res, 0, 5) ? json_null() : json_string(PQgetvalue(res, 0, 5)));
+		if (answer && strcmp(PQgetvalue(res, 0, 6), "0") != 0)
+			json_object_set_new(answer, "webhook_secret", json_string(ctx->shown));
+		ctx->cb(ctx->arg, answer, NULL, NULL);
+	}
+	free(ctx);
+}
+
+void principals_patch(db_pool *db, const char *id, const principal_patch *patch,
+		      principals_created_cb cb, void *arg)
+{
+	if (!ids_valid(id, "agt")) {
+		cb(arg, NULL, PRINCIPALS_ERR_NOT_FOUND, "no such agent");
+		return;
+	}
+	patch_ctx *ctx = calloc(1, sizeof *ctx);
+	char *stored = NULL;
+	if (!ctx || principals_secret_new(patch->secrets_key, ctx->shown, sizeof ctx->shown,
+					  &stored) != 0) {
+		free(ctx);
+		cb(arg, NULL, "internal_error", "cannot make a webhook secret");
+		return;
+	}
+	ctx->cb = cb;
+	ctx->arg = arg;
+	char *caps = patch->capabilities ? json_dumps(patch->capabilities, JSON_COMPACT) : NULL;
+	const char *params[] = { id, patch->has_webhook_url ? "true" : "false", patch->webhook_url,
+				 caps, stored };
+	int r = db_query(db, "principal_patch", 5, params, on_patched, ctx);
+	free(caps);
+	free(stored);
+	if (r != 0) {
+		free(ctx);
+		cb(arg, NULL, "database_unavailable", "cannot queue the query");
 	}
 }
 

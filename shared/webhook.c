@@ -2,6 +2,7 @@
 #include "webhook.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "ids.h"
@@ -144,9 +146,16 @@ int webhook_address_private(const struct sockaddr *addr)
 	if (addr->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
 		const unsigned char *b = a->s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+		static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b }; /* 64:ff9b::/96 */
+		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a) ||
+		    memcmp(b, nat64, sizeof nat64) == 0) {
 			uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
 				      (uint32_t)b[14] << 8 | b[15];
+			return v4_private(v4);
+		}
+		if (b[0] == 0x20 && b[1] == 0x02) { /* 6to4 2002::/16 carries an IPv4 address */
+			uint32_t v4 = (uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
+				      (uint32_t)b[4] << 8 | b[5];
 			return v4_private(v4);
 		}
 		return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) ||
@@ -154,4 +163,39 @@ int webhook_address_private(const struct sockaddr *addr)
 		       IN6_IS_ADDR_MULTICAST(a) || (b[0] & 0xfe) == 0xfc; /* fc00::/7 */
 	}
 	return 1;
+}
+
+int webhook_url_check(const char *url)
+{
+	int verdict = WEBHOOK_URL_BAD;
+	char *host = NULL;
+	CURLU *u = curl_url();
+	if (!u || !url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !host[0])
+		goto done;
+	verdict = WEBHOOK_URL_OK;
+	size_t n = strlen(host);
+	if (host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+		if (inet_pton(AF_INET6, host + 1, &a6.sin6_addr) == 1 &&
+		    webhook_address_private((struct sockaddr *)&a6))
+			verdict = WEBHOOK_URL_PRIVATE;
+		goto done;
+	}
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+		if (webhook_address_private((struct sockaddr *)&a4))
+			verdict = WEBHOOK_URL_PRIVATE;
+		goto done;
+	}
+	const char *local = ".localhost";
+	if (strcasecmp(host, "localhost") == 0 ||
+	    (n > strlen(local) && strcasecmp(host + n - strlen(local), local) == 0))
+		verdict = WEBHOOK_URL_PRIVATE;
+done:
+	curl_free(host);
+	curl_url_cleanup(u);
+	return verdict;
 }

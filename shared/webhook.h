@@ -50,4 +50,18 @@ int webhook_verify(const char *secret, const char *msg_id, int64_t timestamp, co
 struct sockaddr;
 int webhook_address_private(const struct sockaddr *addr);
 
+/* Verdicts of webhook_url_check(). */
+#define WEBHOOK_URL_OK 0
+#define WEBHOOK_URL_BAD (-1)
+#define WEBHOOK_URL_PRIVATE 1
+
+/*
+ * Checks a webhook URL before it is stored: WEBHOOK_URL_BAD when it is not
+ * an http:// or https:// URL with a host, WEBHOOK_URL_PRIVATE when its host
+ * is a literal private, loopback or link-local address or "localhost",
+ * else WEBHOOK_URL_OK. Host names are checked again by the dispatcher
+ * against the addresses they resolve to, at every connection.
+ */
+int webhook_url_check(const char *url);
+
 #endif
