@@ -51,6 +51,9 @@ ADDR_VARS = {
     "verifier": "ERRAND_VERIFIER_ADDR",
 }
 
+# The encryption-at-rest key every Stack runs with unless a test sets its own.
+STACK_SECRETS_KEY = "7e57" * 16
+
 START_TIMEOUT = float(os.environ.get("ERRAND_TEST_START_TIMEOUT", "30"))
 STOP_TIMEOUT = 20.0
 
@@ -857,6 +860,8 @@ class Stack:
             "ERRAND_REDIS_URL": self.redis_url,
             "ERRAND_STREAM_PREFIX": self.stream_prefix,
             "ERRAND_LOG_LEVEL": "info",
+            # runs' reply tokens are derived from it; the dispatcher needs it
+            "ERRAND_SECRETS_KEY": STACK_SECRETS_KEY,
         }
         e.update(self.extra_env)
         return e
