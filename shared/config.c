@@ -150,7 +150,9 @@ static const var_def vars[] = {
 	  AT(llm_timeout_ms),
 	  "How long a call to ERRAND_LLM_URL may take before errand falls back, in milliseconds." },
 	{ "ERRAND_SECRETS_KEY", VAR_HEX64, NULL, NULL, 0, 0, P_ALL, F_SECRET, AT(secrets_key),
-	  "Key for encryption at rest: 64 hex digits (32 bytes)." },
+	  "Key for encryption at rest (envVars, webhook secrets) and for deriving runs' reply "
+	  "and MCP tokens: 64 hex digits (32 bytes). The dispatcher does not start without it; "
+	  "without it the gateway refuses envVars and /v1/jobs." },
 };
 
 #define NVARS (sizeof vars / sizeof vars[0])

@@ -324,7 +324,8 @@ class SchemaTest(LifecycleBase):
         db = Database(self.stack.pg_admin_url, "unmigrated")
         self.addCleanup(db.drop)
         env = {"ERRAND_DATABASE_URL": db.url, "ERRAND_REDIS_URL": self.stack.redis_url,
-               "ERRAND_STREAM_PREFIX": self.stack.stream_prefix}
+               "ERRAND_STREAM_PREFIX": self.stack.stream_prefix,
+               "ERRAND_SECRETS_KEY": harness.STACK_SECRETS_KEY}
         for kind in SERVICES:
             with self.subTest(process=kind):
                 rc, err = self.run_until_exit(kind, env, timeout=30)

@@ -66,6 +66,10 @@ class PrincipalsTest(BlackboxTestCase):
 
     def check_principal_shape(self, p, role, name):
         fields = AGENT_FIELDS if role == "agent" else PRINCIPAL_FIELDS
+        if role == "agent" and p.get("webhook_url"):
+            # an agent with a webhook gets the secret its webhooks are signed with
+            fields = fields | {"webhook_secret"}
+            self.assertRegex(p["webhook_secret"], r"^whsec_[A-Za-z0-9+/]{32}$")
         self.assertEqual(set(p), fields, p)
         self.assertRegex(p["id"], ID_RE[role])
         self.assertEqual(p["role"], role)
