@@ -437,7 +437,8 @@ int main(void)
 	d.outbox = (outbox){ .db = d.db,
 			     .redis = d.redis,
 			     .prefix = d.cfg->stream_prefix,
-			     .maxlen = d.cfg->stream_maxlen };
+			     .maxlen = d.cfg->stream_maxlen,
+			      .base = base };
 	d.lock_s = d.cfg->webhook_timeout_ms / 1000 + LOCK_SLACK_SECONDS;
 	snprintf(d.stream, sizeof d.stream, "%sdispatch", d.cfg->stream_prefix);
 	d.hc = http_client_new(base);
@@ -467,6 +468,7 @@ int main(void)
 	event_free(d.ev_autoclaim);
 	http_client_free(d.hc);
 	redis_client_free(d.reader);
+	outbox_free(&d.outbox);
 	service_free(d.svc);
 	return code;
 }

@@ -27,7 +27,8 @@ int main(void)
 	gw.outbox = (outbox){ .db = gw.db,
 			      .redis = service_redis(svc),
 			      .prefix = cfg->stream_prefix,
-			      .maxlen = cfg->stream_maxlen };
+			      .maxlen = cfg->stream_maxlen,
+			      .base = service_base(svc) };
 	gw.has_secrets_key = seal_key_parse(cfg->secrets_key, gw.secrets_key) == 0;
 	if (cfg->llm_url && !(gw.hc = http_client_new(service_base(svc)))) {
 		log_error("cannot create the HTTP client");
@@ -42,6 +43,7 @@ int main(void)
 	}
 	int code = service_run(svc);
 	http_client_free(gw.hc);
+	outbox_free(&gw.outbox);
 	service_free(svc);
 	return code;
 }

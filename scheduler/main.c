@@ -146,7 +146,8 @@ int main(void)
 	s.outbox = (outbox){ .db = s.db,
 			     .redis = service_redis(s.svc),
 			     .prefix = cfg->stream_prefix,
-			     .maxlen = cfg->stream_maxlen };
+			     .maxlen = cfg->stream_maxlen,
+			      .base = service_base(s.svc) };
 	s.m_released = metrics_counter("errand_sweep_released_holds_total",
 				       "Expired holds the sweep put back in the queue.");
 	s.m_failed = metrics_counter("errand_sweep_failed_deadlines_total",
@@ -168,6 +169,7 @@ int main(void)
 	int code = service_run(s.svc);
 	event_free(s.ev_sweep);
 	event_free(s.ev_relay);
+	outbox_free(&s.outbox);
 	service_free(s.svc);
 	return code;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "clock.h"
 #include "log.h"
@@ -76,8 +77,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		value[len] = '\0';
 		char *end = NULL;
 		long v = strtol(value, &end, 10);
-		if (end != value && v >= 0)
+		if (end != value && v >= 0) {
 			t->retry_after_s = v;
+		} else {
+			/* the other form: an HTTP date */
+			time_t when = curl_getdate(value, NULL);
+			time_t now = time(NULL);
+			if (when > 0)
+				t->retry_after_s = when > now ? (long)(when - now) : 0;
+		}
 	}
 	return bytes;
 }

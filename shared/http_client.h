@@ -16,7 +16,7 @@ typedef struct http_response {
 	size_t len;
 	const char *error; /* NULL on a response (any status), else why none came */
 	double latency_ms;
-	long retry_after_s; /* a Retry-After header in seconds, or -1 */
+	long retry_after_s; /* a Retry-After header (seconds, or an HTTP date), in seconds; -1 */
 } http_response;
 
 /* Called exactly once per request, never from inside http_client_post(). */

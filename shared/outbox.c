@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ids.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -22,9 +23,10 @@
 	" SELECT c.* FROM c, nf ORDER BY id"
 
 const db_stmt OUTBOX_STMTS[] = {
-	{ "outbox_claim_job",
+	{ "outbox_claim_jobs",
 	  NO_FLUSH ", c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-		   " WHERE id IN (SELECT id FROM outbox WHERE job_id = $1 AND published_at IS NULL"
+		   " WHERE id IN (SELECT id FROM outbox WHERE job_id = ANY ($1::text[])"
+		   "  AND published_at IS NULL"
 		   "  AND (claimed_until IS NULL OR claimed_until < now())"
 		   "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
 	  1 },
@@ -227,9 +229,78 @@ static void claim(outbox *ob, const char *stmt, const char *param,
 		on_claimed(b, NULL, "cannot queue the query");
 }
 
+/* The jobs whose publication was asked for in this turn of the loop. */
+struct outbox_queue {
+	struct event *ev; /* fires once the turn is over */
+	char *list;	  /* a text[] literal being built: {job_a,job_b */
+	size_t len, cap;
+	int n;
+};
+
+static void queue_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	outbox *ob = arg;
+	outbox_queue *q = ob->queue;
+	if (!q || q->n == 0)
+		return;
+	q->list[q->len] = '}';
+	q->list[q->len + 1] = '\0';
+	claim(ob, "outbox_claim_jobs", q->list, NULL, NULL);
+	q->len = 0;
+	q->n = 0;
+}
+
 void outbox_publish_job(outbox *ob, const char *job_id)
 {
-	claim(ob, "outbox_claim_job", job_id, NULL, NULL);
+	size_t idlen = job_id ? strlen(job_id) : 0;
+	if (!ids_valid(job_id, NULL))
+		return;
+	if (!ob->base) {
+		char one[IDS_MAX_LEN + 2];
+		snprintf(one, sizeof one, "{%s}", job_id);
+		claim(ob, "outbox_claim_jobs", one, NULL, NULL);
+		return;
+	}
+	outbox_queue *q = ob->queue;
+	if (!q) {
+		q = ob->queue = calloc(1, sizeof *q);
+		if (q)
+			q->ev = event_new(ob->base, -1, 0, queue_flush, ob);
+		if (!q || !q->ev) {
+			log_warn("outbox: out of memory; the relay publishes the events");
+			return;
+		}
+	}
+	if (q->len + idlen + 3 > q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 1024;
+		while (cap < q->len + idlen + 3)
+			cap *= 2;
+		char *grown = realloc(q->list, cap);
+		if (!grown)
+			return; /* the relay publishes it */
+		q->list = grown;
+		q->cap = cap;
+	}
+	q->list[q->len++] = q->n ? ',' : '{';
+	memcpy(q->list + q->len, job_id, idlen);
+	q->len += idlen;
+	if (++q->n == 1)
+		event_active(q->ev, EV_TIMEOUT, 0);
+	else if (q->n >= OUTBOX_BATCH_JOBS)
+		queue_flush(-1, 0, ob);
+}
+
+void outbox_free(outbox *ob)
+{
+	if (!ob || !ob->queue)
+		return;
+	if (ob->queue->ev)
+		event_free(ob->queue->ev);
+	free(ob->queue->list);
+	free(ob->queue);
+	ob->queue = NULL;
 }
 
 void outbox_relay(outbox *ob, int limit, void (*done)(void *arg, int published), void *arg)

@@ -13,20 +13,34 @@
 extern const db_stmt OUTBOX_STMTS[];
 extern const size_t OUTBOX_STMTS_N;
 
+/* Jobs whose events one publication takes at most. */
+#define OUTBOX_BATCH_JOBS 256
+
+typedef struct outbox_queue outbox_queue;
+
 typedef struct outbox {
 	db_pool *db;
 	redis_client *redis;
 	const char *prefix; /* ERRAND_STREAM_PREFIX, borrowed */
 	long maxlen;	    /* ERRAND_STREAM_MAXLEN */
+	/* The loop: the publications asked for in one turn of it go out together.
+	 * NULL: each at once. */
+	struct event_base *base;
+	outbox_queue *queue; /* internal; outbox_free() releases it */
 } outbox;
 
 /*
- * Publishes the unpublished events of `job_id` now (after the transition
- * that wrote them committed): each is XADDed to <prefix><stream> with the
+ * Publishes the unpublished events of `job_id` (after the transition that
+ * wrote them committed): each is XADDed to <prefix><stream> with the
  * fields event_id, type, job_id, payload, created_at, then marked
- * published. Fire and forget: what fails here the relay publishes later.
+ * published. The jobs asked for in one turn of the loop are claimed,
+ * published and marked together (two statements for all of them). Fire
+ * and forget: what fails here the relay publishes later.
  */
 void outbox_publish_job(outbox *ob, const char *job_id);
+
+/* Drops what is queued (the relay publishes it) and frees the queue. */
+void outbox_free(outbox *ob);
 
 /*
  * The relay: publishes up to `limit` events that are older than
