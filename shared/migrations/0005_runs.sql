@@ -2,6 +2,11 @@
 -- their delivery attempts, agents' webhook secrets, observers, and the
 -- operations of the reply API and of /v1/jobs as functions (each one
 -- statement for the caller, answering (outcome, …) as the marketplace does).
+--
+-- Lock order, everywhere: a job (a parent before its subjobs), then its
+-- run, then the run's webhook message. Functions that start from a run or
+-- a message read it first without a lock, lock in that order, and check
+-- again.
 
 -- A /v1/jobs job whose agent never acknowledged a webhook fails from the
 -- queue (its deliveries ran out, or its deadline passed before any run).
@@ -396,11 +401,15 @@ DECLARE
     j jobs;
 BEGIN
     idempotent := false;
-    SELECT * INTO r FROM runs WHERE reply_token_hash = p_token_hash FOR UPDATE;
+    SELECT * INTO r FROM runs WHERE reply_token_hash = p_token_hash;
     IF NOT FOUND THEN
         outcome := 'invalid_reply_token';
         RETURN;
     END IF;
+    IF r.job_id IS NOT NULL THEN
+        SELECT * INTO j FROM jobs WHERE id = r.job_id FOR UPDATE;
+    END IF;
+    SELECT * INTO r FROM runs WHERE id = r.id FOR UPDATE;
     run_id := r.id;
     job_id := r.job_id;
     IF r.status NOT IN ('pending', 'running') THEN
@@ -412,9 +421,9 @@ BEGIN
         IF r.status = 'pending' THEN
             -- the reply came before the dispatcher saw the webhook's 2xx
             r := run_acknowledge(r.id, p_expiry);
-        END IF;
-        IF r.job_id IS NOT NULL THEN
-            SELECT * INTO j FROM jobs WHERE id = r.job_id FOR UPDATE;
+            IF j.id IS NOT NULL THEN
+                SELECT * INTO j FROM jobs WHERE id = j.id;
+            END IF;
         END IF;
         outcome := 'ok';
         IF p_status = 'partial' THEN
@@ -482,7 +491,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     m webhook_messages;
     r runs;
+    v_run text;
 BEGIN
+    SELECT w.run_id INTO v_run FROM webhook_messages w WHERE w.id = p_message;
+    IF v_run IS NOT NULL THEN
+        -- a run another transaction holds (a reply, a sweep) is tried again later
+        SELECT * INTO r FROM runs WHERE runs.id = v_run FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
     SELECT * INTO m FROM webhook_messages w
     WHERE w.id = p_message AND w.status = 'pending' AND w.next_attempt_at <= now()
       AND (w.locked_until IS NULL OR w.locked_until < now())
@@ -491,7 +509,6 @@ BEGIN
         RETURN;
     END IF;
     IF m.run_id IS NOT NULL THEN
-        SELECT * INTO r FROM runs WHERE runs.id = m.run_id;
         IF r.status <> 'pending' THEN
             -- the agent already replied (it had the webhook), or the run ended
             UPDATE webhook_messages SET status = CASE WHEN r.status IN ('running', 'completed')
@@ -541,8 +558,16 @@ DECLARE
     m webhook_messages;
     r runs;
 BEGIN
+    SELECT * INTO m FROM webhook_messages w WHERE w.id = p_message;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF m.run_id IS NOT NULL THEN
+        PERFORM 1 FROM jobs WHERE id = (SELECT x.job_id FROM runs x WHERE x.id = m.run_id) FOR UPDATE;
+        SELECT * INTO r FROM runs WHERE id = m.run_id FOR UPDATE;
+    END IF;
     SELECT * INTO m FROM webhook_messages w WHERE w.id = p_message FOR UPDATE;
-    IF NOT FOUND OR m.attempts <> p_attempt THEN
+    IF m.attempts <> p_attempt THEN
         RETURN;
     END IF;
     INSERT INTO delivery_attempts (id, message_id, job_id, attempt, target, event, status_code,
@@ -574,7 +599,6 @@ BEGIN
     UPDATE webhook_messages SET status = 'failed', finished_at = now(), locked_until = NULL
     WHERE id = m.id;
     IF m.run_id IS NOT NULL THEN
-        SELECT * INTO r FROM runs WHERE id = m.run_id FOR UPDATE;
         IF r.status = 'pending' THEN
             PERFORM run_end(r.id, 'failed', 'the webhook could not be delivered');
             IF r.job_id IS NOT NULL THEN
@@ -582,6 +606,24 @@ BEGIN
             END IF;
         END IF;
     END IF;
+END $$;
+
+-- Locks a run for the sweep in the lock order (its job first), skipping
+-- rows another transaction holds. False when skipped.
+CREATE FUNCTION runs_sweep_lock(p_run text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_job text;
+BEGIN
+    SELECT job_id INTO v_job FROM runs WHERE id = p_run;
+    IF v_job IS NOT NULL THEN
+        PERFORM 1 FROM jobs WHERE id = v_job FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END IF;
+    PERFORM 1 FROM runs WHERE id = p_run FOR UPDATE SKIP LOCKED;
+    RETURN FOUND;
 END $$;
 
 -- The run sweep (scheduler): running runs past expires_at → expired;
@@ -600,7 +642,14 @@ BEGIN
     failed_runs := 0;
     failed_deadlines := 0;
     FOR v_id IN SELECT id FROM runs WHERE status = 'running' AND expires_at <= now()
-                ORDER BY expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+                ORDER BY expires_at LIMIT p_limit LOOP
+        IF NOT runs_sweep_lock(v_id) THEN
+            CONTINUE;
+        END IF;
+        SELECT * INTO r FROM runs WHERE id = v_id;
+        IF r.status <> 'running' OR r.expires_at > now() THEN
+            CONTINUE; -- a reply came meanwhile
+        END IF;
         r := run_end(v_id, 'expired', 'no reply before the run expired');
         IF r.job_id IS NOT NULL THEN
             PERFORM dispatch_fail_attempt(r.job_id, 'run_expired');
@@ -609,7 +658,14 @@ BEGIN
     END LOOP;
     FOR v_id IN SELECT id FROM runs WHERE status = 'pending'
                 AND created_at <= now() - make_interval(secs => p_delivery_deadline)
-                ORDER BY created_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+                ORDER BY created_at LIMIT p_limit LOOP
+        IF NOT runs_sweep_lock(v_id) THEN
+            CONTINUE;
+        END IF;
+        SELECT * INTO r FROM runs WHERE id = v_id;
+        IF r.status <> 'pending' THEN
+            CONTINUE; -- acknowledged meanwhile
+        END IF;
         r := run_end(v_id, 'failed', 'the webhook was not delivered in time');
         IF r.job_id IS NOT NULL THEN
             PERFORM dispatch_fail_attempt(r.job_id, 'webhook_undeliverable');
