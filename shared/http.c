@@ -48,6 +48,8 @@ struct http_server {
 	int inflight;
 	int unsent; /* replies handed to libevent and not yet written out */
 	int stopping;
+	struct http_req *streams; /* streamed replies in progress */
+	int nstreams;
 	metric *m_requests;
 	metric *m_latency;
 };
@@ -75,6 +77,11 @@ struct http_req {
 	void *hook_arg;
 	int status; /* of the reply being sent */
 	int held;   /* the reply hook holds the reply back */
+	/* a streamed reply: its place in the server's list, and who to tell of a close */
+	struct http_req *stream_prev, *stream_next;
+	void (*stream_closed)(void *arg);
+	void *stream_arg;
+	int streaming;
 };
 
 /* ===== Routing ===== */
@@ -365,6 +372,16 @@ void http_server_stop_accepting(http_server *s)
 	s->stopping = 1;
 	for (int i = 0; i < s->nbound; i++)
 		evconnlistener_disable(evhttp_bound_socket_get_listener(s->bound[i]));
+	/* Streams never end by themselves: end them, their clients reconnect elsewhere. */
+	while (s->streams) {
+		http_req *req = s->streams;
+		void (*closed)(void *) = req->stream_closed;
+		void *arg = req->stream_arg;
+		req->stream_closed = NULL;
+		if (closed)
+			closed(arg);
+		http_stream_end(req);
+	}
 }
 
 int http_server_inflight(const http_server *s)
@@ -644,4 +661,90 @@ void http_reply_error(http_req *req, int status, const char *code, const char *f
 	vsnprintf(message, sizeof message, fmt, ap);
 	va_end(ap);
 	http_reply_error_with(req, status, code, NULL, message);
+}
+
+/* ===== Streamed replies ===== */
+
+static void stream_unlink(http_req *req)
+{
+	http_server *s = req->server;
+	if (req->stream_prev)
+		req->stream_prev->stream_next = req->stream_next;
+	else
+		s->streams = req->stream_next;
+	if (req->stream_next)
+		req->stream_next->stream_prev = req->stream_prev;
+	req->stream_prev = req->stream_next = NULL;
+	s->nstreams--;
+}
+
+/* The client of a stream went away: libevent frees the request after this. */
+static void on_stream_close(struct evhttp_connection *conn, void *arg)
+{
+	http_req *req = arg;
+	(void)conn;
+	stream_unlink(req);
+	req->ev = NULL;
+	void (*closed)(void *) = req->stream_closed;
+	req->stream_closed = NULL;
+	if (closed)
+		closed(req->stream_arg);
+	req_free(req);
+}
+
+int http_stream_start(http_req *req, const char *content_type, void (*closed)(void *arg),
+		      void *arg)
+{
+	http_server *s = req->server;
+	struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+	if (!conn || s->stopping) {
+		http_reply_error(req, 503, HTTP_ERR_SHUTTING_DOWN, "the server is stopping");
+		return -1;
+	}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Request-Id", req->request_id);
+	req->streaming = 1;
+	req->stream_closed = closed;
+	req->stream_arg = arg;
+	req->stream_next = s->streams;
+	if (s->streams)
+		s->streams->stream_prev = req;
+	s->streams = req;
+	s->nstreams++;
+	/* A stream is not a request in hand: stopping does not wait for it. */
+	s->inflight--;
+	metrics_add(request_counter(req, 200), 1);
+	evhttp_connection_set_closecb(conn, on_stream_close, req);
+	evhttp_send_reply_start(req->ev, 200, "OK");
+	return 0;
+}
+
+int http_stream_write(http_req *req, const void *data, size_t len)
+{
+	if (!req->ev)
+		return -1;
+	struct evbuffer *buf = evbuffer_new();
+	if (!buf || evbuffer_add(buf, data, len) != 0) {
+		evbuffer_free(buf);
+		return -1;
+	}
+	evhttp_send_reply_chunk(req->ev, buf);
+	evbuffer_free(buf);
+	return 0;
+}
+
+void http_stream_end(http_req *req)
+{
+	stream_unlink(req);
+	struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+	if (conn)
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+	evhttp_send_reply_end(req->ev);
+	req_free(req);
+}
+
+int http_server_streams(const http_server *s)
+{
+	return s->nstreams;
 }

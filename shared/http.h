@@ -149,4 +149,28 @@ void http_reply_raw(http_req *req, int status, const char *content_type, const v
 /* Adds a response header before replying (copied). */
 void http_req_add_header(http_req *req, const char *name, const char *value);
 
+/* ===== Streamed replies (Server-Sent Events) ===== */
+
+/*
+ * Starts a streamed reply: 200, chunked, with `content_type` and the
+ * headers added so far. The handler then writes with http_stream_write()
+ * and ends with http_stream_end(), which frees `req`. When the client goes
+ * away first, or the server stops, `closed` is called once with `arg`:
+ * the owner drops its reference to `req` and calls no http_stream_*() on
+ * it, then or later (the module ends and frees it).
+ * A stream does not count as a request in hand. Returns 0, or -1 after
+ * replying 503 (the server is stopping or the client is gone).
+ */
+int http_stream_start(http_req *req, const char *content_type, void (*closed)(void *arg),
+		      void *arg) __attribute__((warn_unused_result));
+
+/* Sends `len` bytes of a stream now. Returns 0, or -1 when the client is gone. */
+int http_stream_write(http_req *req, const void *data, size_t len);
+
+/* Ends a stream and frees `req`. */
+void http_stream_end(http_req *req);
+
+/* Streams in progress. */
+int http_server_streams(const http_server *s);
+
 #endif
