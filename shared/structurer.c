@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "model.h"
 
 #define TITLE_WORDS 8
 #define BASE_PRICE 500
@@ -158,19 +159,9 @@ static int take_string(const json_t *obj, const char *key, char *out, size_t max
 	return 0;
 }
 
-/*
- * Reads the model's fields from the content of its message (a JSON object,
- * possibly inside a ``` fence). Returns 0, or -1 when anything is missing
- * or out of range.
- */
-static int parse_model_content(const char *content, job_estimate *out)
+/* Reads the model's fields from its answer. Returns 0, or -1 when anything is missing or out of range. */
+static int parse_model_answer(const json_t *obj, job_estimate *out)
 {
-	const char *start = strchr(content, '{');
-	const char *end = strrchr(content, '}');
-	if (!start || !end || end < start)
-		return -1;
-	json_error_t jerr;
-	json_t *obj = json_loadb(start, (size_t)(end - start + 1), JSON_REJECT_DUPLICATES, &jerr);
 	int ok = json_is_object(obj) &&
 		 take_string(obj, "title", out->title, STRUCTURER_TITLE_MAX) == 0 &&
 		 take_string(obj, "description", out->description, STRUCTURER_TEXT_MAX) == 0 &&
@@ -184,32 +175,23 @@ static int parse_model_content(const char *content, job_estimate *out)
 		out->price_cents = json_integer_value(price);
 		out->time_limit_seconds = (int)json_integer_value(time);
 	}
-	json_decref(obj);
 	return ok ? 0 : -1;
 }
 
-static void on_model(void *arg, const http_response *resp)
+static void on_model(void *arg, const json_t *answer, const char *error)
 {
 	model_call *m = arg;
 	job_estimate est;
 	memset(&est, 0, sizeof est);
 	int from_model = 0;
-	if (resp->error || resp->status != 200) {
+	if (!answer) {
 		log_warn("structurer: the model did not answer (%s); using the built-in rule",
-			 resp->error ? resp->error : "status not 200");
+			 error);
+	} else if (parse_model_answer(answer, &est) == 0) {
+		from_model = 1;
 	} else {
-		json_error_t jerr;
-		json_t *body = json_loadb(resp->body, resp->len, 0, &jerr);
-		const char *content = json_string_value(json_object_get(
-			json_object_get(json_array_get(json_object_get(body, "choices"), 0),
-					"message"),
-			"content"));
-		if (content && parse_model_content(content, &est) == 0)
-			from_model = 1;
-		else
-			log_warn("structurer: the model's answer is not a valid job; using the "
-				 "built-in rule");
-		json_decref(body);
+		log_warn("structurer: the model's answer is not a valid job; using the built-in "
+			 "rule");
 	}
 	if (!from_model)
 		structurer_builtin(m->prompt, &est);
@@ -222,38 +204,17 @@ void structurer_structure(http_client *hc, const config *cfg, const char *prompt
 			  void *arg)
 {
 	job_estimate est;
-	if (!cfg->llm_url || !hc) {
-		structurer_builtin(prompt, &est);
-		cb(arg, &est, 0);
-		return;
-	}
-	model_call *m = calloc(1, sizeof *m);
-	json_t *req = json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}],s:{s:s},s:f}", "model",
-				cfg->llm_model, "messages", "role", "system", "content",
-				SYSTEM_PROMPT, "role", "user", "content", prompt, "response_format",
-				"type", "json_object", "temperature", 0.0);
-	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	char auth[4200];
-	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
-	if (cfg->llm_api_key) {
-		snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->llm_api_key);
-		headers[1] = auth;
-	}
+	model_call *m = cfg->llm_url && hc ? calloc(1, sizeof *m) : NULL;
 	if (m) {
 		m->cb = cb;
 		m->arg = arg;
+		m->prompt = strdup(prompt);
 	}
-	if (!m || !body || !(m->prompt = strdup(prompt)) ||
-	    http_client_post(hc, cfg->llm_url, headers, body, strlen(body), cfg->llm_timeout_ms,
-			     on_model, m) != 0) {
+	if (!m || !m->prompt || model_ask(hc, cfg, SYSTEM_PROMPT, prompt, on_model, m) != 0) {
 		if (m)
 			free(m->prompt);
 		free(m);
-		free(body);
 		structurer_builtin(prompt, &est);
 		cb(arg, &est, 0);
-		return;
 	}
-	free(body);
 }
