@@ -1,4 +1,4 @@
-/* Unit tests of auth.c: API keys, hashing, constant-time comparison, bearer headers. */
+/* Unit tests of auth.c: API keys, hashing, constant-time comparison, bearer headers, run tokens. */
 #include "auth.h"
 #include "ids.h"
 #include "testlib.h"
@@ -158,5 +158,139 @@ static void test_bearer(void)
 	CHECK(auth_bearer("Bear abc") == NULL);
 }
 
+/* ===== Run tokens ===== */
+
+#define RUN_ID "run_01m84k97be7pydxb20ygd3kmad"
+
+static void test_run_token_vector(void)
+{
+	/* HMAC-SHA256 of "<prefix>:<run id>", base64url without padding (a fixed vector). */
+	unsigned char key[32];
+	for (int i = 0; i < 32; i++)
+		key[i] = (unsigned char)i;
+	char token[AUTH_RUN_TOKEN_LEN + 1];
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, RUN_ID, token), 0);
+	CHECK_STR(token, "rpl_rd_cw_kxhya2j2OkCxTL5BZzfJ2H-UEr1fhV6CDunHU");
+	CHECK_INT(auth_run_token(key, AUTH_MCP_TOKEN_PREFIX, RUN_ID, token), 0);
+	CHECK_STR(token, "mcp_4j7GwHEQjy8aEIeKdtxIkfvkRfZqoUNACC1Tcmg9AeY");
+}
+
+static void test_run_token_deterministic(void)
+{
+	unsigned char key[32], other[32];
+	memset(key, 0x42, sizeof key);
+	memcpy(other, key, sizeof other);
+	other[31] ^= 1;
+	char a[AUTH_RUN_TOKEN_LEN + 1], b[AUTH_RUN_TOKEN_LEN + 1];
+
+	/* The same (key, prefix, run) gives the same token every time: every retry sends it. */
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, RUN_ID, a), 0);
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, RUN_ID, b), 0);
+	CHECK_STR(a, b);
+
+	/* Its shape: "rpl_" and 43 base64url characters, the last carrying 4 bits. */
+	CHECK_INT(strlen(a), AUTH_RUN_TOKEN_LEN);
+	CHECK_INT(AUTH_RUN_TOKEN_LEN, 47);
+	CHECK(strncmp(a, "rpl_", 4) == 0);
+	for (int i = 4; i < AUTH_RUN_TOKEN_LEN; i++)
+		CHECK(strchr(b64url, a[i]) != NULL);
+	CHECK(strchr("AEIMQUYcgkosw048", a[AUTH_RUN_TOKEN_LEN - 1]) != NULL);
+
+	/* Another key, prefix or run: another secret part. */
+	CHECK_INT(auth_run_token(other, AUTH_REPLY_TOKEN_PREFIX, RUN_ID, b), 0);
+	CHECK(strcmp(a + 4, b + 4) != 0);
+	CHECK_INT(auth_run_token(key, AUTH_MCP_TOKEN_PREFIX, RUN_ID, b), 0);
+	CHECK(strncmp(b, "mcp_", 4) == 0);
+	CHECK(strcmp(a + 4, b + 4) != 0);
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, "run_01m84k97be7pydxb20ygd3kmae", b),
+		  0);
+	CHECK(strcmp(a + 4, b + 4) != 0);
+
+	/* Many runs, no collision and always well shaped. */
+	char seen[64][AUTH_RUN_TOKEN_LEN + 1];
+	for (int i = 0; i < 64; i++) {
+		char run[IDS_MAX_LEN];
+		CHECK_INT(ids_new("run", run), 0);
+		CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, run, seen[i]), 0);
+		CHECK(auth_run_token_shaped(seen[i], AUTH_REPLY_TOKEN_PREFIX));
+		for (int j = 0; j < i; j++)
+			CHECK(strcmp(seen[i], seen[j]) != 0);
+	}
+}
+
+static void test_run_token_refused_inputs(void)
+{
+	unsigned char key[32];
+	memset(key, 0x42, sizeof key);
+	char token[AUTH_RUN_TOKEN_LEN + 1];
+	/* A prefix of another length, and a message that does not fit. */
+	CHECK_INT(auth_run_token(key, "rp", RUN_ID, token), -1);
+	CHECK_INT(auth_run_token(key, "rply", RUN_ID, token), -1);
+	CHECK_INT(auth_run_token(key, "", RUN_ID, token), -1);
+	char long_id[128];
+	memset(long_id, 'a', sizeof long_id - 1);
+	long_id[sizeof long_id - 1] = '\0';
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, long_id, token), -1);
+}
+
+static void test_run_token_shaped(void)
+{
+	unsigned char key[32];
+	memset(key, 0x07, sizeof key);
+	char rpl[AUTH_RUN_TOKEN_LEN + 1], mcp[AUTH_RUN_TOKEN_LEN + 1];
+	CHECK_INT(auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, RUN_ID, rpl), 0);
+	CHECK_INT(auth_run_token(key, AUTH_MCP_TOKEN_PREFIX, RUN_ID, mcp), 0);
+	CHECK(auth_run_token_shaped(rpl, AUTH_REPLY_TOKEN_PREFIX));
+	CHECK(auth_run_token_shaped(mcp, AUTH_MCP_TOKEN_PREFIX));
+	/* Each prefix its own. */
+	CHECK(!auth_run_token_shaped(rpl, AUTH_MCP_TOKEN_PREFIX));
+	CHECK(!auth_run_token_shaped(mcp, AUTH_REPLY_TOKEN_PREFIX));
+	/* Any 43 base64url characters have the shape (it says nothing of validity). */
+	CHECK(auth_run_token_shaped("rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+				    AUTH_REPLY_TOKEN_PREFIX));
+	CHECK(auth_run_token_shaped("rpl_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-",
+				    AUTH_REPLY_TOKEN_PREFIX));
+
+	static const char *const bad[] = {
+		"",
+		"rpl_",
+		"rpl",
+		/* 42 and 44 characters */
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		/* standard base64, padding, spaces, other bytes */
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/",
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"rpl_AAAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAA",
+		"rpl_AAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAA",
+		"rpl_AAAAAAAAAAAAAAAAAAAAA\xc3\xa9" "AAAAAAAAAAAAAAAAAAAA",
+		/* the prefix and its separator */
+		"RPL_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"rpl-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"rplAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"mcp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"ek_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		" rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"rpl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ",
+		GOOD_KEY,
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (auth_run_token_shaped(bad[i], AUTH_REPLY_TOKEN_PREFIX)) {
+			fprintf(stderr, "shaped: \"%s\"\n", bad[i]);
+			exit(1);
+		}
+	}
+	/* A NUL inside: only what precedes it counts, which is too short. */
+	char cut[AUTH_RUN_TOKEN_LEN + 1];
+	memcpy(cut, rpl, sizeof cut);
+	cut[20] = '\0';
+	CHECK(!auth_run_token_shaped(cut, AUTH_REPLY_TOKEN_PREFIX));
+	CHECK(!auth_run_token_shaped(NULL, AUTH_REPLY_TOKEN_PREFIX));
+	CHECK(!auth_run_token_shaped(NULL, AUTH_MCP_TOKEN_PREFIX));
+}
+
 TEST_MAIN(TEST(test_roles), TEST(test_key_new), TEST(test_key_new_small_buffers),
-	  TEST(test_key_parse), TEST(test_hash), TEST(test_hash_equal), TEST(test_bearer))
+	  TEST(test_key_parse), TEST(test_hash), TEST(test_hash_equal), TEST(test_bearer),
+	  TEST(test_run_token_vector), TEST(test_run_token_deterministic),
+	  TEST(test_run_token_refused_inputs), TEST(test_run_token_shaped))
