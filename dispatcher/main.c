@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "consumer.h"
 #include "deliveries.h"
 #include "http_client.h"
 #include "log.h"
@@ -19,10 +20,8 @@
 #include "webhook.h"
 
 #define GROUP "dispatchers"
-#define READ_BLOCK_MS 1000
-#define READ_COUNT_MAX 200
 #define POLL_INTERVAL_MS 1000
-#define AUTOCLAIM_INTERVAL_MS 5000
+#define POLL_BATCH 200
 /* A taken message is locked this much longer than one attempt may take. */
 #define LOCK_SLACK_SECONDS 10
 
@@ -30,16 +29,15 @@ typedef struct dispatcher {
 	service *svc;
 	const config *cfg;
 	db_pool *db;
-	redis_client *redis;  /* XACK, XAUTOCLAIM, the outbox */
-	redis_client *reader; /* the blocking XREADGROUP */
+	redis_client *redis; /* the outbox, and the consumer's XACK and XAUTOCLAIM */
+	consumer *stream;    /* errand:dispatch */
 	http_client *hc;
 	outbox outbox;
 	unsigned char key[SEAL_KEY_LEN];
-	char stream[256];
 	int lock_s;
 	int inflight; /* messages between taking and recording */
-	int reading, polling, claiming, group_ready;
-	struct event *ev_read, *ev_poll, *ev_autoclaim;
+	int polling;
+	struct event *ev_poll;
 	void (*stopped)(void *);
 	void *stopped_arg;
 	metric *m_delivered, *m_failed, *m_inflight;
@@ -55,11 +53,9 @@ typedef struct item {
 	int attempt;
 } item;
 
-static void read_more(dispatcher *d);
-
 static void maybe_stopped(dispatcher *d)
 {
-	if (d->stopped && d->inflight == 0 && !d->reading && !d->polling && !d->claiming) {
+	if (d->stopped && d->inflight == 0 && !d->polling && !consumer_busy(d->stream)) {
 		void (*done)(void *) = d->stopped;
 		d->stopped = NULL;
 		done(d->stopped_arg);
@@ -70,13 +66,13 @@ static void item_done(item *it)
 {
 	dispatcher *d = it->d;
 	if (it->stream_id)
-		redis_xack(d->redis, d->stream, GROUP, it->stream_id, NULL, NULL);
+		consumer_ack(d->stream, it->stream_id);
 	free(it->stream_id);
 	free(it);
 	d->inflight--;
 	metrics_set(d->m_inflight, d->inflight);
 	maybe_stopped(d);
-	read_more(d);
+	consumer_poke(d->stream);
 }
 
 /* ===== Recording an attempt ===== */
@@ -229,7 +225,7 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 	item *it = calloc(1, sizeof *it);
 	if (!it || !ids_valid(message_id, "msg")) {
 		if (stream_id)
-			redis_xack(d->redis, d->stream, GROUP, stream_id, NULL, NULL);
+			consumer_ack(d->stream, stream_id);
 		free(it);
 		return;
 	}
@@ -245,112 +241,22 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 
 /* ===== The stream errand:dispatch ===== */
 
-/* Starts every entry of an XREADGROUP / XAUTOCLAIM entry list. */
-static void start_entries(dispatcher *d, const redisReply *entries)
-{
-	if (!entries || entries->type != REDIS_REPLY_ARRAY)
-		return;
-	for (size_t i = 0; i < entries->elements; i++) {
-		const redisReply *e = entries->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-		    e->element[0]->type != REDIS_REPLY_STRING)
-			continue;
-		const char *stream_id = e->element[0]->str;
-		const redisReply *fields = e->element[1];
-		const char *payload = NULL;
-		for (size_t f = 0; fields && fields->type == REDIS_REPLY_ARRAY &&
-				   f + 1 < fields->elements;
-		     f += 2)
-			if (strcmp(fields->element[f]->str, "payload") == 0)
-				payload = fields->element[f + 1]->str;
-		json_error_t jerr;
-		json_t *p = payload ? json_loads(payload, 0, &jerr) : NULL;
-		const char *msg = json_string_value(json_object_get(p, "message_id"));
-		const char *run = json_string_value(json_object_get(p, "run_id"));
-		if (msg)
-			start(d, stream_id, msg, run);
-		else
-			redis_xack(d->redis, d->stream, GROUP, stream_id, NULL, NULL);
-		json_decref(p);
-	}
-}
-
-static void on_group(void *arg, redisReply *reply, const char *error)
+/* An entry: {"message_id", "run_id"}. */
+static void on_entry(void *arg, const char *stream_id, const json_t *payload)
 {
 	dispatcher *d = arg;
-	(void)reply;
-	d->group_ready = error == NULL;
-	if (error)
-		log_warn("cannot create the consumer group of %s: %s", d->stream, error);
+	const char *msg = json_string_value(json_object_get(payload, "message_id"));
+	const char *run = json_string_value(json_object_get(payload, "run_id"));
+	if (msg)
+		start(d, stream_id, msg, run);
+	else
+		consumer_ack(d->stream, stream_id);
 }
 
-static void on_read(void *arg, redisReply *reply, const char *error)
+static int room(void *arg)
 {
 	dispatcher *d = arg;
-	d->reading = 0;
-	if (error) {
-		if (strstr(error, "NOGROUP")) {
-			/* Redis was flushed or restarted empty: make the group again */
-			d->group_ready = 0;
-			redis_xgroup_create(d->redis, d->stream, GROUP, "0", on_group, d);
-		}
-		/* wait for the next tick rather than spin */
-		maybe_stopped(d);
-		return;
-	}
-	if (reply && reply->type == REDIS_REPLY_ARRAY)
-		for (size_t s = 0; s < reply->elements; s++)
-			if (reply->element[s]->type == REDIS_REPLY_ARRAY &&
-			    reply->element[s]->elements == 2)
-				start_entries(d, reply->element[s]->element[1]);
-	maybe_stopped(d);
-	read_more(d);
-}
-
-/* Reads the next entries while there is room for them. */
-static void read_more(dispatcher *d)
-{
-	int room = d->cfg->dispatch_max_inflight - d->inflight;
-	if (d->reading || service_stopping(d->svc) || room <= 0 || !redis_ready(d->reader))
-		return;
-	if (!d->group_ready) {
-		redis_xgroup_create(d->redis, d->stream, GROUP, "0", on_group, d);
-		return;
-	}
-	d->reading = 1;
-	redis_xreadgroup(d->reader, GROUP, d->cfg->instance, d->stream, ">",
-			 room < READ_COUNT_MAX ? room : READ_COUNT_MAX, READ_BLOCK_MS, on_read, d);
-}
-
-static void read_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	read_more(arg);
-}
-
-/* Entries a dead dispatcher took and never acknowledged. */
-static void on_autoclaim(void *arg, redisReply *reply, const char *error)
-{
-	dispatcher *d = arg;
-	d->claiming = 0;
-	if (!error && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
-		start_entries(d, reply->element[1]);
-	maybe_stopped(d);
-}
-
-static void autoclaim_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	dispatcher *d = arg;
-	int room = d->cfg->dispatch_max_inflight - d->inflight;
-	if (d->claiming || service_stopping(d->svc) || room <= 0 || !d->group_ready ||
-	    !redis_ready(d->redis))
-		return;
-	d->claiming = 1;
-	redis_xautoclaim(d->redis, d->stream, GROUP, d->cfg->instance, (long)d->lock_s * 1000,
-			 "0-0", room < READ_COUNT_MAX ? room : READ_COUNT_MAX, on_autoclaim, d);
+	return service_stopping(d->svc) ? 0 : d->cfg->dispatch_max_inflight - d->inflight;
 }
 
 /* ===== The poll: retries, and whatever the stream lost ===== */
@@ -372,11 +278,11 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	dispatcher *d = arg;
-	int room = d->cfg->dispatch_max_inflight - d->inflight;
-	if (d->polling || service_stopping(d->svc) || room <= 0 || !db_pool_ready(d->db))
+	int n = room(d);
+	if (d->polling || n <= 0 || !db_pool_ready(d->db))
 		return;
 	d->polling = 1;
-	deliveries_due(d->db, room < READ_COUNT_MAX ? room : READ_COUNT_MAX, on_due, d);
+	deliveries_due(d->db, n < POLL_BATCH ? n : POLL_BATCH, on_due, d);
 }
 
 /* ===== Start and stop ===== */
@@ -389,12 +295,11 @@ static int allow_address(const struct sockaddr *addr)
 static void on_stop(void *arg, void (*done)(void *service), void *svc)
 {
 	dispatcher *d = arg;
-	event_del(d->ev_read);
 	event_del(d->ev_poll);
-	event_del(d->ev_autoclaim);
+	consumer_stop(d->stream);
 	d->stopped = done;
 	d->stopped_arg = svc;
-	/* a blocking read in flight ends within READ_BLOCK_MS */
+	/* a blocking read in flight ends within a second */
 	maybe_stopped(d);
 }
 
@@ -407,14 +312,6 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			log_warn("cannot raise the open files limit");
 	}
-}
-
-static struct event *every(struct event_base *base, int ms, event_callback_fn fn, void *arg)
-{
-	struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	event_add(ev, &tv);
-	return ev;
 }
 
 int main(void)
@@ -440,34 +337,30 @@ int main(void)
 			     .maxlen = d.cfg->stream_maxlen,
 			      .base = base };
 	d.lock_s = d.cfg->webhook_timeout_ms / 1000 + LOCK_SLACK_SECONDS;
-	snprintf(d.stream, sizeof d.stream, "%sdispatch", d.cfg->stream_prefix);
 	d.hc = http_client_new(base);
-	d.reader = redis_client_new(base, d.cfg->redis_host, d.cfg->redis_port, d.cfg->redis_db,
-				    d.cfg->redis_password, "dispatch-reader");
-	if (!d.hc || !d.reader) {
+	d.stream = consumer_new(base, d.cfg, d.redis, "dispatch", GROUP, (long)d.lock_s * 1000,
+				on_entry, room, &d);
+	if (!d.hc || !d.stream) {
 		log_error("cannot create the HTTP client or the stream reader");
 		return 1;
 	}
 	http_client_set_max_host_connections(d.hc, d.cfg->dispatch_max_inflight);
 	if (!d.cfg->webhook_allow_private)
 		http_client_set_address_filter(d.hc, allow_address);
-	redis_client_start(d.reader);
 	d.m_delivered = metrics_counter("errand_webhook_delivered_total",
 					"Webhook attempts answered with a 2xx.");
 	d.m_failed = metrics_counter("errand_webhook_failed_attempts_total",
 				     "Webhook attempts that failed (status, timeout, refused).");
 	d.m_inflight = metrics_gauge("errand_webhook_inflight",
 				     "Webhook messages between being taken and recorded.");
-	d.ev_read = every(base, 200, read_tick, &d);
-	d.ev_poll = every(base, POLL_INTERVAL_MS, poll_tick, &d);
-	d.ev_autoclaim = every(base, AUTOCLAIM_INTERVAL_MS, autoclaim_tick, &d);
+	d.ev_poll = event_new(base, -1, EV_PERSIST, poll_tick, &d);
+	struct timeval poll = { 0, POLL_INTERVAL_MS * 1000 };
+	event_add(d.ev_poll, &poll);
 	service_on_stop(d.svc, on_stop, &d);
 	int code = service_run(d.svc);
-	event_free(d.ev_read);
 	event_free(d.ev_poll);
-	event_free(d.ev_autoclaim);
 	http_client_free(d.hc);
-	redis_client_free(d.reader);
+	consumer_free(d.stream);
 	outbox_free(&d.outbox);
 	service_free(d.svc);
 	return code;
