@@ -91,6 +91,27 @@ class DispatchApiTest(PushCase):
         self.assertEqual(self.db_scalar(
             "SELECT count(*) FROM jobs WHERE sender_id = '%s'" % user["id"]), "3")
 
+    def test_idempotency_key_on_create(self):
+        user = self.new_user()
+        agent = self.new_agent()
+        body = {"agent_id": agent["id"], "brief": {"objective": "once " + rand_hex(4)},
+                "observers": [{"type": "webhook", "url": self.receiver.url("idem-obs")}]}
+        h = {"Idempotency-Key": "create-" + rand_hex(8)}
+        r1 = self.post(user["key"], "/v1/jobs", body, headers=h)
+        self.assertEqual(r1.status, 202, r1)
+        r2 = self.post(user["key"], "/v1/jobs", body, headers=h)
+        self.assertEqual(r2.status, 202, r2)
+        self.assertEqual(r2.raw, r1.raw, "the first answer replayed byte for byte")
+        self.assertEqual(r2.headers.get("idempotent-replayed"), "true", r2.headers)
+        other = dict(body, metadata={"x": 1})
+        self.expect(self.post(user["key"], "/v1/jobs", other, headers=h), 422,
+                    "idempotency_key_reused")
+        self.assertEqual(self.db_scalar(
+            "SELECT count(*) FROM jobs WHERE sender_id = '%s'" % user["id"]), "1")
+        self.wait_webhooks(agent["endpoint"], 1, job_id=r1.json["id"])
+        self.assertEqual(self.db_scalar(
+            "SELECT count(*) FROM runs WHERE job_id = '%s'" % r1.json["id"]), "1")
+
     def test_private_observer_url_refused_when_not_allowed(self):
         gw = self.stack.start_extra("gateway", {"ERRAND_WEBHOOK_ALLOW_PRIVATE": "false"})
         harness.wait_ready(gw)

@@ -154,6 +154,40 @@ class WebhookTest(PushCase):
         self.assertEqual(self.webhooks(agent["endpoint"], job_id=j1["id"])[0]["verified_by"],
                          [True, False])
 
+    def test_payload_defaults_without_constraints_or_metadata(self):
+        user = self.new_user()
+        agent = self.new_agent()
+        job = self.dispatch(user["key"], agent["id"], objective="bare")
+        p = self.run_created(agent["endpoint"], job["id"])
+        self.assertEqual(p["job"]["brief"], {"objective": "bare"}, p)
+        self.assertEqual(p["job"]["constraints"], {}, p)
+        self.assertEqual(p["job"]["metadata"], {}, p)
+        self.reply_ok(p["reply"]["token"], "completed", message="ok")
+
+    def test_webhook_url_added_by_patch_gets_a_secret_that_signs(self):
+        plain = self.expect(self.post(self.admin["key"], "/v1/admin/principals",
+                                      {"role": "agent", "name": "late-" + rand_hex(4)}), 201)
+        name = self.receiver.endpoint(steps=ACK, secrets=[])
+        r = self.req("PATCH", "/v1/admin/principals/" + plain["id"], key=self.admin["key"],
+                     body={"webhook_url": self.receiver.url(name)})
+        changed = self.expect(r, 200)
+        self.assertEqual(changed.get("webhook_url"), self.receiver.url(name), changed)
+        secret = changed.get("webhook_secret")
+        self.assertRegex(secret or "", r"^whsec_",
+                         "an agent given its first webhook_url must be shown the secret that "
+                         "signs its webhooks: %r" % changed)
+        self.receiver.endpoint(name, secrets=[secret])
+        user = self.new_user()
+        job = self.dispatch(user["key"], plain["id"])
+        self.wait_webhooks(name, 1, job_id=job["id"])
+        # a later PATCH makes no new secret: the one shown keeps signing
+        again = self.expect(self.req("PATCH", "/v1/admin/principals/" + plain["id"],
+                                     key=self.admin["key"], body={"capabilities": ["x"]}), 200)
+        self.assertIsNone(again.get("webhook_secret"), again)
+        job2 = self.dispatch(user["key"], plain["id"])
+        h = self.wait_webhooks(name, 1, job_id=job2["id"])[0]
+        self.assertEqual(len(h["signatures"]), 1, h["headers"])
+
     def test_rotation_needs_an_admin_and_an_agent(self):
         agent = self.new_agent()
         user = self.new_user()
