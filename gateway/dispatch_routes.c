@@ -15,7 +15,6 @@
 #define ERR_AGENT_NOT_FOUND "agent_not_found"
 #define ERR_AGENT_HAS_NO_WEBHOOK "agent_has_no_webhook"
 #define ERR_PARENT_NOT_FOUND "parent_not_found"
-#define ERR_URL_NOT_ALLOWED "webhook_url_not_allowed"
 #define ERR_RUN_NOT_FOUND "run_not_found"
 #define ERR_INVALID_REPLY_TOKEN "invalid_reply_token"
 
@@ -54,6 +53,7 @@ typedef struct create_req {
 	gateway *gw;
 	http_req *req;
 	json_t *observers; /* [{url, events, secret}] for the answer */
+	char verifier_secret[WEBHOOK_SECRET_LEN + 1]; /* "" when none */
 } create_req;
 
 static void on_created(void *arg, const char *outcome, json_t *row, const char *error)
@@ -67,11 +67,15 @@ static void on_created(void *arg, const char *outcome, json_t *row, const char *
 		const char *id = json_string_value(json_object_get(row, "id"));
 		outbox_publish_job(&c->gw->outbox, id);
 		json_t *v = jobs_dispatch_view(row);
-		http_reply_json(req, 202,
-				json_pack("{s:O,s:O,s:s,s:O,s:O}", "id", json_object_get(v, "id"),
-					  "agent_id", json_object_get(v, "agent_id"), "status",
-					  "queued", "created_at", json_object_get(v, "created_at"),
-					  "observers", c->observers));
+		json_t *answer =
+			json_pack("{s:O,s:O,s:s,s:O,s:O}", "id", json_object_get(v, "id"),
+				  "agent_id", json_object_get(v, "agent_id"), "status", "queued",
+				  "created_at", json_object_get(v, "created_at"), "observers",
+				  c->observers);
+		if (answer && c->verifier_secret[0])
+			json_object_set_new(answer, "verification",
+					    json_pack("{s:s}", "secret", c->verifier_secret));
+		http_reply_json(req, 202, answer);
 		json_decref(v);
 	} else if (strcmp(outcome, JOB_AGENT_NOT_FOUND) == 0) {
 		http_reply_error(req, 404, ERR_AGENT_NOT_FOUND, "no such agent");
@@ -86,14 +90,16 @@ static void on_created(void *arg, const char *outcome, json_t *row, const char *
 	free(c);
 }
 
-/* Reads brief.constraints: time_limit_seconds, max_attempts, tools (allow-list), verification. */
+/*
+ * Reads brief.constraints: time_limit_seconds, max_attempts, tools (an
+ * allow-list); verification is read last, by create_job().
+ */
 static int read_constraints(http_req *req, const json_t *brief, int64_t *time_limit,
-			    int64_t *max_attempts, const json_t **verification)
+			    int64_t *max_attempts)
 {
 	json_error err;
 	const json_t *tools = NULL;
 	int present = 0;
-	*verification = NULL;
 	json_t *c = json_object_get(brief, "constraints");
 	if (!c || json_is_null(c))
 		return 0;
@@ -111,15 +117,6 @@ static int read_constraints(http_req *req, const json_t *brief, int64_t *time_li
 		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "brief.constraints.%s: %s",
 				 err.field, err.message);
 		return -1;
-	}
-	json_t *v = json_object_get(c, "verification");
-	if (v && !json_is_null(v)) {
-		if (!json_is_object(v)) {
-			http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-					 "brief.constraints.verification: expected an object");
-			return -1;
-		}
-		*verification = v;
 	}
 	return 0;
 }
@@ -232,7 +229,9 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 	json_error err;
 	const char *agent_id = NULL, *parent = NULL, *objective = NULL, *context = NULL;
 	int64_t time_limit = 0, max_attempts = DISPATCH_DEFAULT_ATTEMPTS;
-	const json_t *schema = NULL, *verification = NULL;
+	const json_t *schema = NULL;
+	json_t *verification = NULL;
+	char verifier_secret[WEBHOOK_SECRET_LEN + 1] = "";
 	if (json_req_string(body, "agent_id", IDS_MAX_LEN, &agent_id, &err) != 0 ||
 	    json_opt_string(body, "parent_job_id", IDS_MAX_LEN, &parent, NULL, &err) != 0) {
 		gw_reply_invalid(req, &err);
@@ -255,7 +254,7 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 		return;
 	}
 	if (gw_read_output_schema(req, brief, &schema) != 0 ||
-	    read_constraints(req, brief, &time_limit, &max_attempts, &verification) != 0)
+	    read_constraints(req, brief, &time_limit, &max_attempts) != 0)
 		return;
 	json_t *metadata = json_object_get(body, "metadata");
 	if (metadata && json_is_null(metadata))
@@ -296,17 +295,27 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 				 "runs need ERRAND_SECRETS_KEY for their reply tokens");
 		return;
 	}
+	json_t *constraints = json_object_get(brief, "constraints");
+	if (json_is_object(constraints) &&
+	    gw_read_verification(gw, req, constraints, "brief.constraints.verification",
+				 &verification, verifier_secret) != 0) {
+		free(metadata_text);
+		return;
+	}
 	create_req *c = calloc(1, sizeof *c);
 	json_t *stored = NULL;
 	if (!c) {
 		free(metadata_text);
+		json_decref(verification);
 		gw_reply_unavailable(req);
 		return;
 	}
 	c->gw = gw;
 	c->req = req;
+	snprintf(c->verifier_secret, sizeof c->verifier_secret, "%s", verifier_secret);
 	if (read_observers(gw, req, body, &stored, &c->observers) != 0) {
 		free(metadata_text);
+		json_decref(verification);
 		json_decref(stored);
 		json_decref(c->observers);
 		free(c);
@@ -318,6 +327,7 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 	char *brief_text = json_dumps(brief, JSON_COMPACT);
 	char *schema_text = schema ? json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	char *verif_text = verification ? json_dumps(verification, JSON_COMPACT) : NULL;
+	json_decref(verification);
 	char *observers_text = json_dumps(stored, JSON_COMPACT);
 	json_decref(stored);
 	int queued = -1;

@@ -8,6 +8,7 @@
 #include "principals.h"
 #include "seal.h"
 #include "service.h"
+#include "webhook.h"
 
 /* Which roles may call a route. */
 #define ALLOW_USER 1u
@@ -24,6 +25,7 @@
 #define ERR_SECRETS_UNAVAILABLE "secrets_unavailable"
 #define ERR_JOB_NOT_FOUND "job_not_found"
 #define ERR_INVALID_OUTPUT_SCHEMA "invalid_output_schema"
+#define ERR_URL_NOT_ALLOWED "webhook_url_not_allowed"
 
 typedef struct gateway {
 	service *svc;
@@ -64,6 +66,15 @@ int gw_market_routes(gateway *gw, http_server *http) __attribute__((warn_unused_
 int gw_dispatch_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
 
 /*
+ * Adds GET /api/jobs/{id}/logs (Server-Sent Events) and starts its hub: one
+ * Redis connection that follows every job log a client reads. Returns 0 or -1.
+ */
+int gw_log_routes(gateway *gw, http_server *http) __attribute__((warn_unused_result));
+
+/* Stops the hub and frees it (after the server stopped). */
+void gw_log_routes_free(void);
+
+/*
  * Replies the error envelope for a field error of a request body
  * (400 invalid_request, "field: message").
  */
@@ -75,6 +86,18 @@ void gw_reply_invalid(http_req *req, const json_error *err);
  * invalid_output_schema and gives -1.
  */
 int gw_read_output_schema(http_req *req, const json_t *body, const json_t **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Reads `verification` of `body` ({webhook_url?, judge?}; `where` names it
+ * in errors): `*stored` is NULL when absent, else the object to store (new
+ * reference). With a webhook_url the external verifier gets its own
+ * whsec_ secret: sealed inside `*stored`, and in `secret` to show once.
+ * Answers 400 (invalid_request, webhook_url_not_allowed) or 503 and
+ * returns -1 on failure.
+ */
+int gw_read_verification(gateway *gw, http_req *req, const json_t *body, const char *where,
+			 json_t **stored, char secret[WEBHOOK_SECRET_LEN + 1])
 	__attribute__((warn_unused_result));
 
 /* Replies 503 database_unavailable. */

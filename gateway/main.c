@@ -11,17 +11,18 @@
 #include "outbox.h"
 #include "principals.h"
 #include "runs.h"
+#include "verification.h"
 #include "service.h"
 
 int main(void)
 {
 	const db_stmt *const tables[] = { PRINCIPALS_STMTS,  LEDGER_STMTS,	   JOBS_STMTS,
 					  OUTBOX_STMTS,	     IDEMPOTENCY_STMTS, ATTACHMENTS_STMTS,
-					  RUNS_STMTS,	     DELIVERIES_STMTS };
+					  RUNS_STMTS,	     DELIVERIES_STMTS,	VERIFICATION_STMTS };
 	const size_t counts[] = { PRINCIPALS_STMTS_N,  LEDGER_STMTS_N,	    JOBS_STMTS_N,
 				  OUTBOX_STMTS_N,      IDEMPOTENCY_STMTS_N, ATTACHMENTS_STMTS_N,
-				  RUNS_STMTS_N,	       DELIVERIES_STMTS_N };
-	service *svc = service_new(PROC_GATEWAY, tables, counts, 8);
+				  RUNS_STMTS_N,	       DELIVERIES_STMTS_N,  VERIFICATION_STMTS_N };
+	service *svc = service_new(PROC_GATEWAY, tables, counts, 9);
 	const config *cfg = service_config(svc);
 	gateway gw = { .svc = svc, .db = service_db(svc), .cfg = cfg };
 	gw.outbox = (outbox){ .db = gw.db,
@@ -37,12 +38,13 @@ int main(void)
 	http_server *http = service_http(svc);
 	if (gw_principals_routes(&gw, http) != 0 || gw_wallet_routes(&gw, http) != 0 ||
 	    gw_market_routes(&gw, http) != 0 || gw_attachment_routes(&gw, http) != 0 ||
-	    gw_dispatch_routes(&gw, http) != 0) {
+	    gw_dispatch_routes(&gw, http) != 0 || gw_log_routes(&gw, http) != 0) {
 		log_error("cannot add the routes");
 		return 1;
 	}
 	int code = service_run(svc);
 	http_client_free(gw.hc);
+	gw_log_routes_free();
 	outbox_free(&gw.outbox);
 	service_free(svc);
 	return code;

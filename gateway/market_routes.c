@@ -38,6 +38,8 @@ typedef struct market_req {
 	const principal *caller; /* owned by `req` */
 	int created_status;	 /* 201 for a creation, else 200 */
 	int read_only;		 /* a read: no events to publish */
+	/* a creation's external verifier secret, shown once with the job ("" when none) */
+	char verifier_secret[WEBHOOK_SECRET_LEN + 1];
 } market_req;
 
 /* ===== Replies ===== */
@@ -68,6 +70,16 @@ static json_t *view(gateway *gw, const json_t *row, const principal *viewer)
 	return v;
 }
 
+/* The job as the request's caller sees it; a creation adds its verifier secret, once. */
+static json_t *answer_view(market_req *m, const json_t *row)
+{
+	json_t *v = view(m->gw, row, m->caller);
+	json_t *verification = json_object_get(v, "verification");
+	if (m->verifier_secret[0] && json_is_object(verification))
+		json_object_set_new(verification, "secret", json_string(m->verifier_secret));
+	return v;
+}
+
 /* Answers an operation's outcome; publishes the job's events after a change. */
 static void on_job(void *arg, const char *outcome, json_t *row, const char *error)
 {
@@ -80,7 +92,7 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 		if (!m->read_only)
 			outbox_publish_job(&m->gw->outbox,
 					   json_string_value(json_object_get(row, "id")));
-		http_reply_json(req, m->created_status, view(m->gw, row, m->caller));
+		http_reply_json(req, m->created_status, answer_view(m, row));
 	} else if (strcmp(outcome, JOB_NONE) == 0) {
 		http_reply_raw(req, 204, "application/json", "", 0);
 	} else {
@@ -99,7 +111,7 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 			 * deadline failed the attempt, a job created unpaid) */
 			outbox_publish_job(&m->gw->outbox,
 					   json_string_value(json_object_get(row, "id")));
-			extra = json_pack("{s:o}", "job", view(m->gw, row, m->caller));
+			extra = json_pack("{s:o}", "job", answer_view(m, row));
 		}
 		http_reply_error_with(req, status, code, extra, message);
 	}
@@ -136,12 +148,14 @@ static const char *job_id_param(http_req *req)
 
 /* Runs operation `stmt` and answers its outcome. */
 static void run_op(gateway *gw, http_req *req, const principal *p, const char *stmt, int nparams,
-		   const char *const *params, int created_status)
+		   const char *const *params, int created_status, const char *verifier_secret)
 {
 	market_req *m = market_req_new(gw, req, p);
 	if (!m)
 		return;
 	m->created_status = created_status;
+	if (verifier_secret)
+		snprintf(m->verifier_secret, sizeof m->verifier_secret, "%s", verifier_secret);
 	if (jobs_call(gw->db, stmt, nparams, params, on_job, m) != 0) {
 		free(m);
 		gw_reply_unavailable(req);
@@ -191,36 +205,6 @@ static int read_env_vars(gateway *gw, http_req *req, const json_t *body, char **
 	return 0;
 }
 
-/* Reads verification: {webhook_url?: http(s) URL, judge?: bool}. */
-static int read_verification(http_req *req, const json_t *body, const json_t **out)
-{
-	json_error err;
-	*out = json_object_get(body, "verification");
-	if (!*out || json_is_null(*out)) {
-		*out = NULL;
-		return 0;
-	}
-	const char *url = NULL;
-	int judge = 0;
-	if (!json_is_object(*out)) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "verification: expected an object");
-		return -1;
-	}
-	if (json_opt_string(*out, "webhook_url", PRINCIPAL_URL_MAX, &url, NULL, &err) != 0 ||
-	    json_opt_bool(*out, "judge", &judge, NULL, &err) != 0) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "verification.%s: %s",
-				 err.field, err.message);
-		return -1;
-	}
-	if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "verification.webhook_url: expected an http:// or https:// URL");
-		return -1;
-	}
-	return 0;
-}
-
 /* A POST /api/jobs/run between reading the body and structuring the prompt. */
 typedef struct run_req {
 	gateway *gw;
@@ -229,7 +213,9 @@ typedef struct run_req {
 	const char *prompt; /* the body's, owned by `req` */
 	int confirmed, has_price, has_time, has_caps, has_att;
 	int64_t price, time_limit;
-	const json_t *caps, *attachments, *schema, *verification;
+	const json_t *caps, *attachments, *schema;
+	json_t *verification; /* as stored: the verifier's secret sealed inside */
+	char verifier_secret[WEBHOOK_SECRET_LEN + 1]; /* shown once in the answer */
 	char *sealed;
 } run_req;
 
@@ -268,13 +254,14 @@ static void on_structured(void *arg, const job_estimate *est, int from_model)
 				 r->prompt,  price_text,       time_text,
 				 caps_text,  schema_text,      verif_text,
 				 r->sealed,  att_text };
-	run_op(r->gw, req, r->caller, "market_create", 14, params, 201);
+	run_op(r->gw, req, r->caller, "market_create", 14, params, 201, r->verifier_secret);
 	free(caps_text);
 	free(schema_text);
 	free(verif_text);
 	free(att_text);
 done:
 	free(r->sealed);
+	json_decref(r->verification);
 	free(r);
 }
 
@@ -312,13 +299,15 @@ static void run_job(gateway *gw, http_req *req, const principal *p)
 		goto fail;
 	}
 	if (gw_read_output_schema(req, body, &r->schema) != 0 ||
-	    read_verification(req, body, &r->verification) != 0)
+	    gw_read_verification(gw, req, body, "verification", &r->verification,
+				 r->verifier_secret) != 0)
 		goto fail;
 	if (r->confirmed && read_env_vars(gw, req, body, &r->sealed) != 0)
 		goto fail;
 	structurer_structure(gw->hc, gw->cfg, r->prompt, on_structured, r);
 	return;
 fail:
+	json_decref(r->verification);
 	free(r);
 }
 
@@ -338,7 +327,7 @@ static void job_transition(gateway *gw, http_req *req, const principal *p, const
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
 	const char *params[] = { id, p->id, hold };
-	run_op(gw, req, p, stmt, with_hold ? 3 : 2, params, 200);
+	run_op(gw, req, p, stmt, with_hold ? 3 : 2, params, 200, NULL);
 }
 
 static void pay(gateway *gw, http_req *req, const principal *p)
@@ -380,7 +369,7 @@ static void pull(gateway *gw, http_req *req, const principal *p)
 	char hold[16];
 	snprintf(hold, sizeof hold, "%d", gw->cfg->hold_seconds);
 	const char *params[] = { p->id, agent_name ? agent_name : p->name, hold };
-	run_op(gw, req, p, "market_pull", 3, params, 200);
+	run_op(gw, req, p, "market_pull", 3, params, 200, NULL);
 }
 
 static void submit(gateway *gw, http_req *req, const principal *p)
@@ -414,7 +403,7 @@ static void submit(gateway *gw, http_req *req, const principal *p)
 		return;
 	}
 	const char *params[] = { id, p->id, output_text, att_text };
-	run_op(gw, req, p, "market_submit", 4, params, 200);
+	run_op(gw, req, p, "market_submit", 4, params, 200, NULL);
 	free(output_text);
 	free(att_text);
 }
@@ -434,7 +423,7 @@ static void fail(gateway *gw, http_req *req, const principal *p)
 		return;
 	}
 	const char *params[] = { id, p->id, reason };
-	run_op(gw, req, p, "market_fail", 3, params, 200);
+	run_op(gw, req, p, "market_fail", 3, params, 200, NULL);
 }
 
 static void get_job(gateway *gw, http_req *req, const principal *p)

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "pagination.h"
+#include "verification.h"
 
 #define OUTCOME_JOB " outcome, job "
 #define MARKET_VISIBLE                                             \
@@ -196,6 +197,8 @@ json_t *jobs_market_view(const json_t *row, const principal *viewer, json_t *env
 					     "verification" };
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
 		json_object_set_new(v, plain[i], copy_or_null(row, plain[i]));
+	/* the external verifier's secret stays inside */
+	json_object_del(json_object_get(v, "verification"), VERIFY_SECRET_MEMBER);
 	static const char *const times[] = { "created_at", "hold_expires_at", "accepted_at",
 					     "deadline_at", "submitted_at" };
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)

@@ -28,6 +28,10 @@ const db_stmt VERIFICATION_STMTS[] = {
 		   " WHERE job_id = $1 AND attempt = $2::integer",
 	  3 },
 	{ "verify_due", "SELECT job_id, attempt FROM verify_due($1::integer)", 1 },
+	{ "verify_job_log",
+	  "SELECT j.status, j.kind, verify_log(j.id)::text FROM jobs j"
+	  " WHERE j.id = $1 AND (j.sender_id = $2 OR j.agent_id = $2)",
+	  2 },
 };
 const size_t VERIFICATION_STMTS_N = sizeof VERIFICATION_STMTS / sizeof VERIFICATION_STMTS[0];
 
@@ -295,4 +299,45 @@ char *verification_request_body(const verification_job *j)
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	return text;
+}
+
+/* ===== The stored log ===== */
+
+typedef struct log_call {
+	verification_log_cb cb;
+	void *arg;
+} log_call;
+
+static void on_log(void *arg, PGresult *res, const char *error)
+{
+	log_call *c = arg;
+	if (!db_result_ok(res)) {
+		c->cb(c->arg, NULL, NULL, NULL, error ? error : "no result");
+	} else if (PQntuples(res) == 0) {
+		c->cb(c->arg, NULL, NULL, NULL, NULL);
+	} else {
+		json_error_t jerr;
+		json_t *entries = json_loads(PQgetvalue(res, 0, 2), 0, &jerr);
+		c->cb(c->arg, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		      entries ? entries : json_array(), NULL);
+		json_decref(entries);
+	}
+	free(c);
+}
+
+void verification_job_log(db_pool *db, const char *job_id, const char *viewer_id,
+			  verification_log_cb cb, void *arg)
+{
+	log_call *c = calloc(1, sizeof *c);
+	if (!c) {
+		cb(arg, NULL, NULL, NULL, "out of memory");
+		return;
+	}
+	c->cb = cb;
+	c->arg = arg;
+	const char *params[] = { job_id, viewer_id };
+	if (db_query(db, "verify_job_log", 2, params, on_log, c) != 0) {
+		free(c);
+		cb(arg, NULL, NULL, NULL, "cannot queue the query");
+	}
 }

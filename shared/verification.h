@@ -82,6 +82,17 @@ typedef void (*verification_due_cb)(void *arg, int n, const char *const *ids,
 void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg);
 
 /*
+ * A job's stored verification log, for its sender or its agent: the job's
+ * canonical `status` and `kind`, and `entries` ([{id, event, data}] of its
+ * finished verifications, in order; borrowed). All NULL with `error` NULL
+ * when the job does not exist or `viewer` may not read it.
+ */
+typedef void (*verification_log_cb)(void *arg, const char *status, const char *kind,
+				    json_t *entries, const char *error);
+void verification_job_log(db_pool *db, const char *job_id, const char *viewer_id,
+			  verification_log_cb cb, void *arg);
+
+/*
  * The first check: the output is there and at most `max_bytes` long.
  * Returns 1 (pass) or 0 (fail), with what to log in `msg`.
  */

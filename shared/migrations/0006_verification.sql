@@ -12,6 +12,8 @@ CREATE TABLE verifications (
     verifier     text,
     lease_until  timestamptz,
     reason       text,
+    -- the job's status right after the settlement (canonical)
+    settled_status text,
     -- every log line and the verdict, as the SSE stream sent them:
     -- [{"id": stream id, "event": "log" | "verdict", "data": {…}}]
     log          jsonb NOT NULL DEFAULT '[]',
@@ -22,15 +24,6 @@ CREATE TABLE verifications (
 
 -- Submitted jobs, for the verifiers' poll (what the stream lost).
 CREATE INDEX jobs_submitted ON jobs (submitted_at) WHERE status = 'submitted';
-
--- Does the job want a verification before it completes? (a push job's
--- completed reply goes to `submitted` then)
-CREATE FUNCTION job_needs_verification(j jobs) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT j.output_schema IS NOT NULL
-        OR coalesce((j.verification ->> 'webhook_url') IS NOT NULL, false)
-        OR coalesce((j.verification ->> 'judge')::boolean, false)
-$$;
 
 -- Takes attempt `p_attempt` of submitted job `p_job` for verifier
 -- `p_verifier` for `p_lease` seconds: no row when the attempt is settled,
@@ -108,6 +101,7 @@ BEGIN
     ELSE
         j := dispatch_fail_attempt(p_job, p_reason);
     END IF;
+    UPDATE verifications SET settled_status = j.status WHERE job_id = p_job AND attempt = p_attempt;
     outcome := 'ok';
     status := j.status;
 END $$;
@@ -123,4 +117,26 @@ LANGUAGE sql STABLE AS $$
                       AND v.attempt = j.attempt_count
                       AND (v.status <> 'running' OR v.lease_until > now()))
     ORDER BY j.submitted_at LIMIT p_limit
+$$;
+
+-- The stored log of a job's finished verifications, in order, as the SSE
+-- stream sends it: [{id, event, data}]. A verification whose verdict
+-- entry was not recorded (its verifier died right after settling) gets
+-- one made from its row.
+CREATE FUNCTION verify_log(p_job text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(x.e ORDER BY v.attempt, x.n), '[]')
+    FROM verifications v
+    CROSS JOIN LATERAL (
+        SELECT t.e, t.n FROM jsonb_array_elements(v.log) WITH ORDINALITY AS t (e, n)
+        UNION ALL
+        SELECT jsonb_build_object(
+                   'id', (extract(epoch FROM v.finished_at) * 1000)::bigint || '-0',
+                   'event', 'verdict',
+                   'data', jsonb_build_object('attempt', v.attempt, 'pass', v.status = 'passed',
+                                              'reason', v.reason, 'status', v.settled_status)),
+               1000000
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v.log) y
+                          WHERE y ->> 'event' = 'verdict')) x
+    WHERE v.job_id = p_job AND v.status <> 'running'
 $$;
