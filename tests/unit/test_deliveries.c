@@ -216,18 +216,20 @@ static char *dispatch(const char *sender, const char *agent, const char *parent,
 	char attempts[16];
 	snprintf(attempts, sizeof attempts, "%d", max_attempts);
 	CHECK_INT(ids_new("job", id), 0);
-	const char *params[] = { id,
-				 sender,
-				 PROJECT_DEFAULT_ID,
-				 agent,
-				 parent,
-				 "{\"objective\": \"Summarise the tickets\", \"context\": \"all of them\"}",
-				 "{\"ticket\": \"T-12\"}",
-				 attempts,
-				 "3600",
-				 NULL,
-				 NULL,
-				 observers ? observers : "[]" };
+	const char *params[] = {
+		id,
+		sender,
+		PROJECT_DEFAULT_ID,
+		agent,
+		parent,
+		"{\"objective\": \"Summarise the tickets\", \"context\": \"all of them\"}",
+		"{\"ticket\": \"T-12\"}",
+		attempts,
+		"3600",
+		NULL,
+		NULL,
+		observers ? observers : "[]"
+	};
 	result r = call("dispatch_create", 12, params);
 	CHECK_STR(r.outcome, JOB_OK);
 	CHECK(r.row != NULL);
@@ -251,8 +253,9 @@ static void run_of(const char *job, const char *status, char run[IDS_MAX_LEN],
 static void age_message(const char *msg)
 {
 	const char *p[] = { msg };
-	tdb_ok(url, "UPDATE webhook_messages SET created_at = now() - interval '1 minute'"
-		    " WHERE id = $1",
+	tdb_ok(url,
+	       "UPDATE webhook_messages SET created_at = now() - interval '1 minute'"
+	       " WHERE id = $1",
 	       1, p);
 }
 
@@ -260,8 +263,9 @@ static void age_message(const char *msg)
 static void make_due(const char *msg)
 {
 	const char *p[] = { msg };
-	tdb_ok(url, "UPDATE webhook_messages SET next_attempt_at = now() - interval '1 second'"
-		    " WHERE id = $1",
+	tdb_ok(url,
+	       "UPDATE webhook_messages SET next_attempt_at = now() - interval '1 second'"
+	       " WHERE id = $1",
 	       1, p);
 }
 
@@ -347,19 +351,29 @@ static int record_done(const void *arg)
 	return ((const recorded *)arg)->calls > 0;
 }
 
+/* The error of an attempt as the dispatcher words it: NULL for a 2xx. */
+static const char *attempt_error(long status, char *buf, size_t len)
+{
+	if (status >= 200 && status <= 299)
+		return NULL;
+	if (status == 0)
+		return "timed out";
+	snprintf(buf, len, "HTTP %ld", status);
+	return buf;
+}
+
 /* Records attempt `attempt` of `msg`: `status` 0 for no answer, `delay` -1 for the last. */
 static recorded record(const char *msg, int attempt, long status, long delay, int gone)
 {
 	recorded r;
 	memset(&r, 0, sizeof r);
 	char why[64];
-	snprintf(why, sizeof why, "HTTP %ld", status);
 	delivery_result res = {
 		.message_id = msg,
 		.attempt = attempt,
 		.target = HOOK_URL,
 		.status_code = status,
-		.error = status >= 200 && status <= 299 ? NULL : status ? why : "timed out",
+		.error = attempt_error(status, why, sizeof why),
 		.latency_ms = 12,
 		.head = status ? "{\"ok\": true}" : NULL,
 		.next_delay_ms = delay,
@@ -489,11 +503,12 @@ static void test_new_job_queues_a_message(void)
 	CHECK_STR(col("webhook_messages", "attempts", msg, v, sizeof v), "0");
 	CHECK_INT(dispatch_entries(msg, job), 1);
 	const char *p[] = { msg, run };
-	CHECK_INT(tdb_int(url,
-			  "SELECT count(*) FROM outbox WHERE stream = 'dispatch'"
-			  " AND payload = jsonb_build_object('message_id', $1::text, 'run_id', $2::text)",
-			  2, p),
-		  1);
+	CHECK_INT(
+		tdb_int(url,
+			"SELECT count(*) FROM outbox WHERE stream = 'dispatch'"
+			" AND payload = jsonb_build_object('message_id', $1::text, 'run_id', $2::text)",
+			2, p),
+		1);
 
 	/* The stored body: the run, the input and the job (the tokens come at send time). */
 	json_error_t jerr;
@@ -520,8 +535,12 @@ static void test_new_job_queues_a_message(void)
 	char bare[IDS_MAX_LEN], id[IDS_MAX_LEN];
 	tdb_principal(url, "agent", NULL, bare);
 	CHECK_INT(ids_new("job", id), 0);
-	const char *params[] = { id,   u,    PROJECT_DEFAULT_ID, bare, NULL, "{\"objective\": \"x\"}",
-				 NULL, "3", NULL,		 NULL, NULL, "[]" };
+	/* (id, sender, project, agent, parent, brief, metadata, attempts, time limit,
+	 * output schema, verification, observers) */
+	const char *params[12] = { id, u, PROJECT_DEFAULT_ID, bare };
+	params[5] = "{\"objective\": \"x\"}";
+	params[7] = "3";
+	params[11] = "[]";
 	result r = call("dispatch_create", 12, params);
 	CHECK_STR(r.outcome, JOB_AGENT_HAS_NO_WEBHOOK);
 	CHECK(r.row == NULL);
@@ -600,8 +619,9 @@ static void test_claim_locks_and_stores_hashes(void)
 
 	/* Once the lock ran out (a dispatcher died), another takes it over: attempt 2. */
 	const char *pm[] = { msg };
-	tdb_ok(url, "UPDATE webhook_messages SET locked_until = now() - interval '1 second'"
-		    " WHERE id = $1",
+	tdb_ok(url,
+	       "UPDATE webhook_messages SET locked_until = now() - interval '1 second'"
+	       " WHERE id = $1",
 	       1, pm);
 	d = due_now(100);
 	CHECK(due_has(&d, msg) >= 0);
@@ -681,13 +701,14 @@ static void test_success_acknowledges_the_run(void)
 
 	/* The attempt, as the job's creator reads it. */
 	const char *p[] = { msg };
-	CHECK_INT(tdb_int(url,
-			  "SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND attempt = 1"
-			  " AND status_code = 200 AND error IS NULL AND latency_ms = 12"
-			  " AND target = '" HOOK_URL "' AND event = 'agent.run.created'"
-			  " AND response_head = '{\"ok\": true}'",
-			  1, p),
-		  1);
+	CHECK_INT(
+		tdb_int(url,
+			"SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND attempt = 1"
+			" AND status_code = 200 AND error IS NULL AND latency_ms = 12"
+			" AND target = '" HOOK_URL "' AND event = 'agent.run.created'"
+			" AND response_head = '{\"ok\": true}'",
+			1, p),
+		1);
 	CHECK_STR(value1("SELECT job_id FROM delivery_attempts WHERE message_id = $1", msg, v,
 			 sizeof v),
 		  job);
@@ -747,11 +768,12 @@ static void test_failure_reschedules(void)
 	next = seconds_to("webhook_messages", "next_attempt_at", msg);
 	CHECK(next > 295 && next <= 300);
 	const char *p[] = { msg };
-	CHECK_INT(tdb_int(url,
-			  "SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND attempt = 2"
-			  " AND status_code IS NULL AND error = 'timed out'",
-			  1, p),
-		  1);
+	CHECK_INT(
+		tdb_int(url,
+			"SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND attempt = 2"
+			" AND status_code IS NULL AND error = 'timed out'",
+			1, p),
+		1);
 	CHECK_STR(col("webhook_messages", "attempts", msg, v, sizeof v), "2");
 	close_db();
 }

@@ -151,18 +151,10 @@ static result dispatch_try(const char *sender, const char *agent, const char *pa
 	char attempts[16];
 	snprintf(attempts, sizeof attempts, "%d", max_attempts);
 	CHECK_INT(ids_new("job", id), 0);
-	const char *params[] = { id,
-				 sender,
-				 PROJECT_DEFAULT_ID,
-				 agent,
-				 parent,
-				 "{\"objective\": \"Compare the vendors\"}",
-				 NULL,
-				 attempts,
-				 "3600",
-				 NULL,
-				 NULL,
-				 observers ? observers : "[]" };
+	const char *params[] = { id,	sender,	  PROJECT_DEFAULT_ID,
+				 agent, parent,	  "{\"objective\": \"Compare the vendors\"}",
+				 NULL,	attempts, "3600",
+				 NULL,	NULL,	  observers ? observers : "[]" };
 	return call("dispatch_create", 12, params);
 }
 
@@ -282,9 +274,9 @@ typedef struct answer {
 	int inside;
 	int has;
 	char outcome[64];
-	char run_id[IDS_MAX_LEN];  /* "(null)" when NULL */
-	char run_status[16];	   /* "(null)" when NULL */
-	char job_id[IDS_MAX_LEN];  /* "(null)" when NULL */
+	char run_id[IDS_MAX_LEN]; /* "(null)" when NULL */
+	char run_status[16];	  /* "(null)" when NULL */
+	char job_id[IDS_MAX_LEN]; /* "(null)" when NULL */
 	int idempotent;
 	int expires_in;
 	char error[256];
@@ -354,10 +346,11 @@ static answer completed(const char *token, const char *message, const json_t *re
 
 static answer failed(const char *token, const char *error)
 {
-	runs_reply r = {
-		.token = token, .status = RUN_REPLY_FAILED, .error = error, .has_tokens = 1,
-		.tokens_used = 7
-	};
+	runs_reply r = { .token = token,
+			 .status = RUN_REPLY_FAILED,
+			 .error = error,
+			 .has_tokens = 1,
+			 .tokens_used = 7 };
 	return apply(&r);
 }
 
@@ -367,8 +360,7 @@ static void expect(const answer *a, const char *outcome, const char *run_status,
 	if (strcmp(a->outcome, outcome) != 0 || strcmp(a->run_status, run_status) != 0 ||
 	    a->idempotent != idempotent) {
 		fprintf(stderr, "answer %s/%s/idempotent %d, expected %s/%s/idempotent %d\n",
-			a->outcome, a->run_status, a->idempotent, outcome, run_status,
-			idempotent);
+			a->outcome, a->run_status, a->idempotent, outcome, run_status, idempotent);
 		exit(1);
 	}
 }
@@ -605,9 +597,9 @@ static void test_failed_reruns_then_fails(void)
 	expect_col("jobs", "status", job, "failed");
 	expect_col("jobs", "failure_reason", job, "still down");
 	CHECK_INT(int1("SELECT count(*) FROM runs WHERE job_id = $1", job), 2);
-	CHECK_INT(tdb_int(url, "SELECT count(*) FROM runs WHERE id = $1 AND status = 'failed'", 1,
-			  p),
-		  1);
+	CHECK_INT(
+		tdb_int(url, "SELECT count(*) FROM runs WHERE id = $1 AND status = 'failed'", 1, p),
+		1);
 	close_db();
 }
 

@@ -137,7 +137,8 @@ static void test_sign_all_each_secret(void)
 	CHECK(header[2 * WEBHOOK_SIGNATURE_LEN + 1] == ' ');
 	for (int i = 0; i < 3; i++) {
 		char sig[WEBHOOK_SIGNATURE_LEN + 1];
-		CHECK_INT(webhook_sign(three[i], "msg_x", 1700000000, body, len, sig, sizeof sig), 0);
+		CHECK_INT(webhook_sign(three[i], "msg_x", 1700000000, body, len, sig, sizeof sig),
+			  0);
 		CHECK(strncmp(header + i * (WEBHOOK_SIGNATURE_LEN + 1), sig,
 			      WEBHOOK_SIGNATURE_LEN) == 0);
 		CHECK(webhook_verify(three[i], "msg_x", 1700000000, body, len, header));
@@ -163,8 +164,7 @@ static void test_sign_all_each_secret(void)
 	const char *unprefixed[] = { a, b + 6 };
 	CHECK_INT(webhook_sign_all(unprefixed, 2, "msg_x", 1, body, len, header, sizeof header),
 		  -1);
-	CHECK_INT(webhook_sign_all(three, 3, "msg_x", 1, body, len, header, sizeof header - 1),
-		  -1);
+	CHECK_INT(webhook_sign_all(three, 3, "msg_x", 1, body, len, header, sizeof header - 1), -1);
 	CHECK_INT(webhook_sign_all(one, 1, "msg_x", 1, body, len, header1, sizeof header1 - 1), -1);
 }
 
@@ -186,11 +186,11 @@ static void test_private_ipv4_ranges(void)
 		"255.255.255.255",
 	};
 	static const char *const public4[] = {
-		"1.0.0.0",	   "9.255.255.255",   "11.0.0.0",	 "126.255.255.255",
-		"128.0.0.0",	   "100.63.255.255",  "100.128.0.0",	 "169.253.255.255",
-		"169.255.0.0",	   "172.15.255.255",  "172.32.0.0",	 "192.167.255.255",
-		"192.169.0.0",	   "192.0.1.0",	      "198.17.255.255",	 "198.20.0.0",
-		"223.255.255.255", "8.8.8.8",	      "93.184.216.34",
+		"1.0.0.0",	   "9.255.255.255",  "11.0.0.0",       "126.255.255.255",
+		"128.0.0.0",	   "100.63.255.255", "100.128.0.0",    "169.253.255.255",
+		"169.255.0.0",	   "172.15.255.255", "172.32.0.0",     "192.167.255.255",
+		"192.169.0.0",	   "192.0.1.0",	     "198.17.255.255", "198.20.0.0",
+		"223.255.255.255", "8.8.8.8",	     "93.184.216.34",
 	};
 	for (size_t i = 0; i < sizeof private4 / sizeof private4[0]; i++) {
 		if (!v4(private4[i])) {
