@@ -268,6 +268,8 @@ long deliveries_next_delay_ms(const int *schedule, int n, int attempt, long retr
 	double ms = (double)schedule[attempt] * 1000.0;
 	if (jitter01 > 0 && jitter01 < 1)
 		ms += ms * 0.2 * jitter01;
+	if (retry_after_s > DELIVERY_RETRY_AFTER_MAX)
+		retry_after_s = DELIVERY_RETRY_AFTER_MAX;
 	if (retry_after_s >= 0 && ms < (double)retry_after_s * 1000.0)
 		ms = (double)retry_after_s * 1000.0;
 	return (long)ms;

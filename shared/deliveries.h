@@ -12,6 +12,8 @@
 #define DELIVERY_RUN_CREATED "agent.run.created"
 /* How many secrets sign one message at most (a rotation's overlap). */
 #define DELIVERY_SECRETS_MAX 8
+/* A Retry-After longer than this (a day) counts as this long. */
+#define DELIVERY_RETRY_AFTER_MAX 86400L
 /* The first bytes of a response body kept with an attempt. */
 #define DELIVERY_HEAD_MAX 512
 
@@ -77,7 +79,8 @@ void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg);
  * under `schedule` (ERRAND_WEBHOOK_RETRY_SCHEDULE: the delay before each
  * attempt, the first usually 0), in milliseconds: the step, stretched by
  * up to 20% of jitter (`jitter01` in [0, 1)), and at least `retry_after_s`
- * (a Retry-After, -1 when none). -1 when no attempt is left.
+ * (a Retry-After, -1 when none; at most DELIVERY_RETRY_AFTER_MAX counts).
+ * -1 when no attempt is left.
  */
 long deliveries_next_delay_ms(const int *schedule, int n, int attempt, long retry_after_s,
 			      double jitter01);

@@ -78,13 +78,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		char *end = NULL;
 		long v = strtol(value, &end, 10);
 		if (end != value && v >= 0) {
-			t->retry_after_s = v;
+			t->retry_after_s = v < HTTP_CLIENT_RETRY_AFTER_MAX ? v : HTTP_CLIENT_RETRY_AFTER_MAX;
 		} else {
 			/* the other form: an HTTP date */
 			time_t when = curl_getdate(value, NULL);
 			time_t now = time(NULL);
 			if (when > 0)
-				t->retry_after_s = when > now ? (long)(when - now) : 0;
+				t->retry_after_s = when <= now ? 0
+						   : when - now < HTTP_CLIENT_RETRY_AFTER_MAX
+							   ? (long)(when - now)
+							   : HTTP_CLIENT_RETRY_AFTER_MAX;
 		}
 	}
 	return bytes;

@@ -7,6 +7,8 @@
 
 typedef struct http_client http_client;
 
+/* A Retry-After is read up to this many seconds (a year); more counts as this. */
+#define HTTP_CLIENT_RETRY_AFTER_MAX (365L * 86400)
 /* The first bytes of a response body that are kept. */
 #define HTTP_CLIENT_MAX_BODY (1024 * 1024)
 

@@ -134,6 +134,9 @@ static int v4_private(uint32_t a)
 	       (a >> 16) == (192u << 8 | 168) ||	/* 192.168/16 */
 	       (a >> 8) == (192u << 16 | 0 << 8 | 0) || /* 192.0.0/24 */
 	       (a >> 17) == (198u << 7 | 9) ||		/* 198.18/15 benchmarking */
+	       (a >> 8) == (192u << 16 | 0 << 8 | 2) ||	/* 192.0.2/24 documentation */
+	       (a >> 8) == (198u << 16 | 51 << 8 | 100) || /* 198.51.100/24 documentation */
+	       (a >> 8) == (203u << 16 | 0 << 8 | 113) ||  /* 203.0.113/24 documentation */
 	       (a >> 28) >= 14;				/* multicast and reserved */
 }
 
@@ -147,6 +150,12 @@ int webhook_address_private(const struct sockaddr *addr)
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
 		const unsigned char *b = a->s6_addr;
 		static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b }; /* 64:ff9b::/96 */
+		static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
+		static const unsigned char doc[4] = { 0x20, 0x01, 0x0d, 0xb8 }; /* 2001:db8::/32 */
+		static const unsigned char teredo[4] = { 0x20, 0x01, 0, 0 };    /* 2001::/32 */
+		if (memcmp(b, nat64_local, sizeof nat64_local) == 0 || /* 64:ff9b:1::/48, local */
+		    memcmp(b, doc, sizeof doc) == 0 || memcmp(b, teredo, sizeof teredo) == 0)
+			return 1;
 		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a) ||
 		    memcmp(b, nat64, sizeof nat64) == 0) {
 			uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
@@ -176,6 +185,8 @@ int webhook_url_check(const char *url)
 		goto done;
 	verdict = WEBHOOK_URL_OK;
 	size_t n = strlen(host);
+	if (n > 1 && host[n - 1] == '.') /* "localhost." is "localhost" */
+		host[--n] = '\0';
 	if (host[0] == '[' && host[n - 1] == ']') {
 		host[n - 1] = '\0';
 		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
