@@ -412,11 +412,12 @@ BEGIN
     SELECT * INTO r FROM runs WHERE id = r.id FOR UPDATE;
     run_id := r.id;
     job_id := r.job_id;
-    IF r.status NOT IN ('pending', 'running') THEN
+    IF r.status = 'expired' OR (r.status = 'running' AND r.expires_at <= now()) THEN
+        -- expired, whether or not the sweep has marked it yet
+        outcome := 'run_expired';
+    ELSIF r.status NOT IN ('pending', 'running') THEN
         outcome := 'ok';
         idempotent := true;
-    ELSIF r.status = 'running' AND r.expires_at <= now() THEN
-        outcome := 'run_expired';
     ELSE
         IF r.status = 'pending' THEN
             -- the reply came before the dispatcher saw the webhook's 2xx
