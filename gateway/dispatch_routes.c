@@ -1,4 +1,5 @@
 /* The dispatch routes of seed 002 (/v1/jobs…, /v1/runs/{id}) and the reply API of seed 004. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,60 +535,118 @@ static void on_replied(void *arg, const runs_reply_answer *a, const char *error)
 	free(r);
 }
 
+/* What is wrong with a reply's body: status 0 when nothing, else 400 or 413 and why. */
+typedef struct reply_error {
+	int status;
+	char message[256];
+} reply_error;
+
+static void reply_refuse(reply_error *e, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reply_refuse(reply_error *e, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	e->status = status;
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+}
+
+/* Reads a reply's fields (the token aside) into `reply`; sets `e` when they are wrong. */
+static void reply_read(gateway *gw, const json_t *body, runs_reply *reply, reply_error *e)
+{
+	json_error err;
+	if (json_req_string(body, "status", 16, &reply->status, &err) != 0 ||
+	    json_opt_string(body, "message", RUN_MESSAGE_MAX, &reply->message, NULL, &err) != 0 ||
+	    json_opt_string(body, "idempotencyKey", RUN_IDEMPOTENCY_KEY_MAX,
+			    &reply->idempotency_key, NULL, &err) != 0 ||
+	    json_opt_int(body, "tokensUsed", 0, INT64_MAX / 2, &reply->tokens_used,
+			 &reply->has_tokens, &err) != 0 ||
+	    json_opt_bool(body, "cancelOpenSubjobs", &reply->cancel_open_subjobs, NULL, &err) !=
+		    0) {
+		reply_refuse(e, 400, "%s: %s", err.field, err.message);
+		return;
+	}
+	int failed = strcmp(reply->status, RUN_REPLY_FAILED) == 0;
+	if (!failed && strcmp(reply->status, RUN_REPLY_PARTIAL) != 0 &&
+	    strcmp(reply->status, RUN_REPLY_COMPLETED) != 0) {
+		reply_refuse(e, 400, "status: expected partial, completed or failed");
+		return;
+	}
+	if (failed) {
+		reply->message = NULL; /* ignored, as seed 004 says */
+		if (json_req_string(body, "error", RUN_ERROR_MAX, &reply->error, &err) != 0)
+			reply_refuse(e, 400, "%s: %s", err.field, err.message);
+		return;
+	}
+	if (!reply->message) {
+		reply_refuse(e, 400, "message: required for a %s reply", reply->status);
+		return;
+	}
+	json_t *result = json_object_get(body, "result");
+	if (result && !json_is_null(result) && strcmp(reply->status, RUN_REPLY_COMPLETED) == 0) {
+		char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+		size_t len = text ? strlen(text) : 0;
+		free(text);
+		if (len > gw->cfg->max_output_bytes) {
+			reply_refuse(e, 413, "result: larger than %zu bytes",
+				     gw->cfg->max_output_bytes);
+			return;
+		}
+		reply->result = result;
+	}
+}
+
+/* A refused body, answered once the token is known to be one (401 comes first). */
+typedef struct refused_reply {
+	http_req *req;
+	reply_error e;
+} refused_reply;
+
+static void on_token_checked(void *arg, int known, const char *error)
+{
+	refused_reply *r = arg;
+	if (error)
+		gw_reply_unavailable(r->req);
+	else if (!known)
+		http_reply_error(r->req, 401, ERR_INVALID_REPLY_TOKEN,
+				 "the reply token is missing, unknown or malformed");
+	else
+		http_reply_error(r->req, r->e.status,
+				 r->e.status == 413 ? HTTP_ERR_BODY_TOO_LARGE
+						    : HTTP_ERR_INVALID_REQUEST,
+				 "%s", r->e.message);
+	free(r);
+}
+
 static void reply_route(http_req *req, void *arg)
 {
 	gateway *gw = arg;
 	json_t *body = http_req_json(req);
 	if (!body)
 		return;
-	json_error err;
 	runs_reply reply = { 0 };
 	json_t *token = json_object_get(body, "replyToken");
-	if (!json_is_string(token)) {
-		http_reply_error(req, 401, ERR_INVALID_REPLY_TOKEN,
-				 "replyToken: the token of the agent.run.created webhook is required");
-		return;
-	}
 	reply.token = json_string_value(token);
-	if (json_req_string(body, "status", 16, &reply.status, &err) != 0 ||
-	    json_opt_string(body, "message", RUN_MESSAGE_MAX, &reply.message, NULL, &err) != 0 ||
-	    json_opt_string(body, "idempotencyKey", RUN_IDEMPOTENCY_KEY_MAX,
-			    &reply.idempotency_key, NULL, &err) != 0 ||
-	    json_opt_int(body, "tokensUsed", 0, INT64_MAX / 2, &reply.tokens_used,
-			 &reply.has_tokens, &err) != 0 ||
-	    json_opt_bool(body, "cancelOpenSubjobs", &reply.cancel_open_subjobs, NULL, &err) != 0) {
-		gw_reply_invalid(req, &err);
+	if (!reply.token || !auth_run_token_shaped(reply.token, AUTH_REPLY_TOKEN_PREFIX)) {
+		http_reply_error(req, 401, ERR_INVALID_REPLY_TOKEN,
+				 reply.token ? "the reply token is missing, unknown or malformed"
+					     : "replyToken: the token of the agent.run.created "
+					       "webhook is required");
 		return;
 	}
-	int failed = strcmp(reply.status, RUN_REPLY_FAILED) == 0;
-	if (!failed && strcmp(reply.status, RUN_REPLY_PARTIAL) != 0 &&
-	    strcmp(reply.status, RUN_REPLY_COMPLETED) != 0) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "status: expected partial, completed or failed");
-		return;
-	}
-	if (failed) {
-		reply.message = NULL; /* ignored, as seed 004 says */
-		if (json_req_string(body, "error", RUN_ERROR_MAX, &reply.error, &err) != 0) {
-			gw_reply_invalid(req, &err);
+	reply_error e = { 0 };
+	reply_read(gw, body, &reply, &e);
+	if (e.status) {
+		refused_reply *r = calloc(1, sizeof *r);
+		if (!r) {
+			gw_reply_unavailable(req);
 			return;
 		}
-	} else if (!reply.message) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "message: required for a %s reply", reply.status);
+		r->req = req;
+		r->e = e;
+		runs_token_known(gw->db, reply.token, on_token_checked, r);
 		return;
-	}
-	json_t *result = json_object_get(body, "result");
-	if (result && !json_is_null(result) && strcmp(reply.status, RUN_REPLY_COMPLETED) == 0) {
-		char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
-		size_t len = text ? strlen(text) : 0;
-		free(text);
-		if (len > gw->cfg->max_output_bytes) {
-			http_reply_error(req, 413, HTTP_ERR_BODY_TOO_LARGE,
-					 "result: larger than %zu bytes", gw->cfg->max_output_bytes);
-			return;
-		}
-		reply.result = result;
 	}
 	reply_req *r = calloc(1, sizeof *r);
 	if (!r) {

@@ -27,6 +27,7 @@ const db_stmt RUNS_STMTS[] = {
 	  " AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3))"
 	  " ORDER BY r.created_at DESC, r.id DESC LIMIT $4",
 	  4 },
+	{ "run_token_known", "SELECT 1 FROM runs WHERE reply_token_hash = $1", 1 },
 	{ "runs_sweep",
 	  "SELECT expired_runs, failed_runs, failed_deadlines FROM runs_sweep($1::integer, $2::integer)",
 	  2 },
@@ -97,6 +98,41 @@ void runs_reply_apply(db_pool *db, const runs_reply *reply, int expiry_s, runs_r
 	if (r != 0) {
 		free(c);
 		cb(arg, NULL, "cannot queue the query");
+	}
+}
+
+typedef struct known_call {
+	void (*cb)(void *arg, int known, const char *error);
+	void *arg;
+} known_call;
+
+static void on_known(void *arg, PGresult *res, const char *error)
+{
+	known_call *c = arg;
+	if (!db_result_ok(res))
+		c->cb(c->arg, 0, error ? error : "no result");
+	else
+		c->cb(c->arg, PQntuples(res) > 0, NULL);
+	free(c);
+}
+
+void runs_token_known(db_pool *db, const char *token, void (*cb)(void *arg, int known,
+								  const char *error),
+		      void *arg)
+{
+	known_call *c = calloc(1, sizeof *c);
+	if (!c) {
+		cb(arg, 0, "out of memory");
+		return;
+	}
+	c->cb = cb;
+	c->arg = arg;
+	char hash[AUTH_HASH_HEX_LEN + 1];
+	auth_hash_hex(token, strlen(token), hash);
+	const char *params[] = { hash };
+	if (db_query(db, "run_token_known", 1, params, on_known, c) != 0) {
+		free(c);
+		cb(arg, 0, "cannot queue the query");
 	}
 }
 

@@ -62,6 +62,10 @@ typedef void (*runs_reply_cb)(void *arg, const runs_reply_answer *answer, const 
 void runs_reply_apply(db_pool *db, const runs_reply *reply, int expiry_s, runs_reply_cb cb,
 		      void *arg);
 
+/* Whether a reply token (well shaped) belongs to a run. */
+void runs_token_known(db_pool *db, const char *token,
+		      void (*cb)(void *arg, int known, const char *error), void *arg);
+
 /*
  * The run `run_id` as `viewer` may see it (the job's creator, the run's
  * agent, an admin): {id, status, job_id, agent_id, created_at,

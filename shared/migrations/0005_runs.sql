@@ -243,6 +243,8 @@ DECLARE
     j jobs;
     v_id text;
 BEGIN
+    -- the lock order: the job before its runs (and a parent before its subjobs)
+    PERFORM 1 FROM jobs WHERE id = p_job FOR UPDATE;
     FOR v_id IN SELECT id FROM jobs WHERE parent_job_id = p_job
                 AND status NOT IN ('completed', 'failed', 'cancelled', 'archived') LOOP
         PERFORM dispatch_cancel_tree(v_id);

@@ -144,6 +144,9 @@ class CreateTest(MarketBase):
         self.assertEqual(job["title"], "Research The History Of The Unix Operating System")
         self.assertEqual(job["required_capabilities"], [self.cap])
         self.assertEqual(job["output_schema"], {"type": "object"})
+        # the external verifier's secret is shown in the creation answer only
+        secret = job["verification"].pop("secret")
+        self.assertRegex(secret, r"^whsec_[A-Za-z0-9+/]{32}$")
         self.assertEqual(job["verification"], {"judge": True,
                                                "webhook_url": "https://example.com/v"})
         self.assertEqual(job["attempt_count"], 0)
@@ -155,7 +158,7 @@ class CreateTest(MarketBase):
         self.assertEqual(job["attachments"], [])
         self.assertLess(abs(parse_time(job["created_at"]) - time.time()), 30)
         self.assertWallet(u, 700, 300)
-        self.assertEqual(self.get_job(u, job["id"]), job)
+        self.assertEqual(self.get_job(u, job["id"]), job)  # no secret there
         self.assertEqual(self.db_status(job["id"]), "queued")
 
     def test_confirm_uses_the_estimates(self):

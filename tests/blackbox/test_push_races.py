@@ -99,41 +99,62 @@ class RaceTest(PushCase):
                 self.assertEqual(cancel.json["status"], "completed", cancel)
         self.assertEqual(problems, [], "a cancel racing a reply must not fail")
 
-    def test_cancel_does_not_deadlock_with_the_run_then_job_lock_order(self):
-        """run_reply, runs_sweep and delivery_record all lock a run's row before its
-        job's row; a cancel must not take them the other way round, or a cancel
-        racing a reply (or the sweep, or a webhook's 2xx) dies of a deadlock (503).
-
-        A psql session plays the reply's part deterministically: it locks the run
-        row as run_reply does first, the cancel comes in, then the session asks for
-        the job row as run_reply does next."""
-        user = self.new_user()
-        agent = self.new_agent()
-        job, ev = self.started_job(user, agent)
+    def lock_then_race_cancel(self, user, cancel_job_id, first_sql, next_sql):
+        """A psql session takes `first_sql`'s locks as a reply (or the sweep, or a
+        webhook's 2xx) does first; the cancel of `cancel_job_id` comes in and waits;
+        the session then takes `next_sql`'s locks as that transaction does next.
+        Every transaction locks a job, then its run, then the run's webhook message
+        (a parent before its subjobs): the cancel must neither deadlock nor fail."""
         session = harness.PsqlSession(self.stack.database_url)
         self.addCleanup(session.close)
-        session.run("BEGIN; SELECT 1 FROM runs WHERE id = '%s' FOR UPDATE;" % ev["run"]["id"])
+        session.run("BEGIN; " + first_sql)
         out = {}
         t = threading.Thread(target=lambda: out.setdefault("cancel", self.post(
-            user["key"], "/v1/jobs/%s/cancel" % job["id"], {}, timeout=30)))
+            user["key"], "/v1/jobs/%s/cancel" % cancel_job_id, {}, timeout=30)))
         t.start()
         harness.wait_until(lambda: self.db_scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'") != "0", 10, "the cancel to wait for the run's lock")
+            " AND wait_event_type = 'Lock'") != "0", 10, "the cancel to wait for a lock")
         try:
-            session.run("SELECT 1 FROM jobs WHERE id = '%s' FOR UPDATE; COMMIT;" % job["id"],
-                        timeout=15)
+            session.run(next_sql + " COMMIT;", timeout=15)
             second_lock = "taken"
         except AssertionError as e:
             second_lock = "failed: %s" % e
         t.join(30)
         cancel = out.get("cancel")
-        self.assertEqual(second_lock, "taken",
-                         "the run-then-job lock order deadlocked with the cancel")
+        self.assertEqual(second_lock, "taken", "the lock order deadlocked with the cancel")
         self.assertIsNotNone(cancel, "the cancel never answered")
         self.assertEqual(cancel.status, 200,
                          "a cancel racing a reply must not fail with a deadlock: %r" % cancel)
         self.assertEqual(cancel.json["status"], "cancelled", cancel)
+
+    def test_cancel_and_a_reply_take_their_locks_in_one_order(self):
+        user = self.new_user()
+        agent = self.new_agent()
+        job, ev = self.started_job(user, agent)
+        self.lock_then_race_cancel(
+            user, job["id"],
+            "SELECT 1 FROM jobs WHERE id = '%s' FOR UPDATE;" % job["id"],
+            "SELECT 1 FROM runs WHERE id = '%s' FOR UPDATE;"
+            " SELECT 1 FROM webhook_messages WHERE run_id = '%s' FOR UPDATE;"
+            % (ev["run"]["id"], ev["run"]["id"]))
+
+    def test_cancelling_a_parent_and_a_reply_on_its_subjob_take_one_order(self):
+        """The cancel of a parent locks each subjob before the subjob's runs, as a
+        reply on the subjob's run does: the subjob's job row, then its run."""
+        user = self.new_user()
+        agent = self.new_agent()
+        parent, ev = self.started_job(user, agent)
+        r = self.post(agent["key"], "/v1/jobs", {"agent_id": agent["id"],
+                      "parent_job_id": parent["id"], "brief": {"objective": "part one"}})
+        self.assertEqual(r.status, 202, r)
+        sub = r.json
+        sub_ev = self.run_created(agent["endpoint"], sub["id"])
+        self.lock_then_race_cancel(
+            user, parent["id"],
+            "SELECT 1 FROM jobs WHERE id = '%s' FOR UPDATE;" % sub["id"],
+            "SELECT 1 FROM runs WHERE id = '%s' FOR UPDATE;" % sub_ev["run"]["id"])
+        self.assertEqual(self.job(user["key"], parent["id"])["status"], "cancelled")
 
 
 if __name__ == "__main__":
