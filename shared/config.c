@@ -132,6 +132,10 @@ static const var_def vars[] = {
 	  AT(dispatch_max_inflight),
 	  "Webhook deliveries one dispatcher keeps in flight at most (connections per host "
 	  "included)." },
+	{ "ERRAND_VERIFY_LEASE_SECONDS", VAR_INT, "300", NULL, 2, 86400, P_VERIFIER, 0,
+	  AT(verify_lease_seconds),
+	  "How long a verifier holds a submitted attempt; a verifier that died is replaced "
+	  "after this long, in seconds." },
 	{ "ERRAND_PLATFORM_FEE_BPS", VAR_INT, "0", NULL, 0, 10000, P_ALL, 0, AT(platform_fee_bps),
 	  "Platform fee in basis points of a job's price." },
 	{ "ERRAND_MAX_OUTPUT_BYTES", VAR_SIZE, "1048576", NULL, 1024, 1073741824, P_ALL, 0,
