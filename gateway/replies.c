@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "gateway.h"
+#include "jsonschema.h"
 #include "verification.h"
 #include "webhook.h"
 
@@ -15,7 +16,7 @@ void gw_reply_unavailable(http_req *req)
 	http_reply_error(req, 503, ERR_DB_UNAVAILABLE, "the database could not answer");
 }
 
-/* Reads output_schema: a JSON object or boolean. */
+/* Reads output_schema: a JSON Schema the validator can use. */
 int gw_read_output_schema(http_req *req, const json_t *body, const json_t **out)
 {
 	*out = json_object_get(body, "output_schema");
@@ -25,6 +26,16 @@ int gw_read_output_schema(http_req *req, const json_t *body, const json_t **out)
 		http_reply_error(req, 400, ERR_INVALID_OUTPUT_SCHEMA,
 				 "output_schema: expected a JSON Schema (an object or a boolean)");
 		return -1;
+	}
+	if (*out) {
+		/* the verifier must be able to use it: refuse it now rather than fail later */
+		char err[256];
+		jsonschema *s = jsonschema_compile(*out, err, sizeof err);
+		if (!s) {
+			http_reply_error(req, 400, ERR_INVALID_OUTPUT_SCHEMA, "output_schema: %s", err);
+			return -1;
+		}
+		jsonschema_free(s);
 	}
 	return 0;
 }

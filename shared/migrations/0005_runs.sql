@@ -389,6 +389,15 @@ CREATE TRIGGER jobs_observers AFTER INSERT OR UPDATE OF status ON jobs
 
 -- ===== The reply API (seed 004) =====
 
+-- Does the job want a verification before it completes? A push job's
+-- completed reply then makes it `submitted`, for the verifier.
+CREATE FUNCTION job_needs_verification(j jobs) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT j.output_schema IS NOT NULL
+        OR coalesce((j.verification ->> 'webhook_url') IS NOT NULL, false)
+        OR coalesce((j.verification ->> 'judge')::boolean, false)
+$$;
+
 -- POST /api/agents/reply, the run found by its reply token's hash only.
 -- Outcomes: ok, invalid_reply_token, run_expired, open_subjobs; for ok,
 -- `idempotent` says nothing changed.
@@ -457,7 +466,12 @@ BEGIN
                 VALUES (r.id, r.message_count + 1, 'agent', p_message, 'completed');
                 UPDATE runs SET message_count = message_count + 1 WHERE id = r.id;
                 r := run_end(r.id, 'completed', NULL);
-                IF j.id IS NOT NULL AND j.status = 'running' THEN
+                IF j.id IS NOT NULL AND j.status = 'running' AND job_needs_verification(j) THEN
+                    UPDATE jobs SET status = 'submitted', submitted_at = now(),
+                           result = coalesce(p_result, to_jsonb(p_message)),
+                           tokens_used = coalesce(p_tokens, tokens_used)
+                    WHERE id = j.id;
+                ELSIF j.id IS NOT NULL AND j.status = 'running' THEN
                     UPDATE jobs SET status = 'completed', completed_at = now(),
                            result = coalesce(p_result, to_jsonb(p_message)),
                            tokens_used = coalesce(p_tokens, tokens_used)
