@@ -1017,11 +1017,13 @@ static const uint32_t re_space[] = {
 };
 /* clang-format on */
 
-/* ===== Patterns: an ECMA-262 subset run as a Thompson NFA =====
+/* ===== Patterns: an ECMA-262 subset, matched without backtracking =====
  * A pattern compiles to a program of instructions whose jumps are
  * relative, so that a fragment can be copied (counted repetition) or
- * shifted (alternation, loops) without fixing it up. Matching simulates
- * all threads at once, position by position: no backtracking.
+ * shifted (alternation, loops) without fixing it up. A program that is
+ * only a string is searched for as one; a small one also becomes a DFA;
+ * otherwise matching simulates all threads of the NFA at once, position
+ * by position.
  */
 
 #define RE_MAX_INSNS 2048
@@ -1840,7 +1842,8 @@ static int re_accepts(const regex *re, const re_insn *in, int32_t c)
 	case RE_ANY:
 		return c != '\n' && c != '\r' && c != 0x2028 && c != 0x2029;
 	case RE_CLASS:
-		return in->y > 0 && re_in_ranges(re->ranges + 2 * in->x, (uint32_t)in->y, (uint32_t)c);
+		return in->y > 0 &&
+		       re_in_ranges(re->ranges + 2 * in->x, (uint32_t)in->y, (uint32_t)c);
 	default:
 		return 0;
 	}

@@ -40,9 +40,11 @@
  * Patterns (ECMA-262 with the "u" flag, the subset JSON Schema needs)
  * -------------------------------------------------------------------
  * Matched by searching (unanchored, as JSON Schema requires) over Unicode
- * code points of the UTF-8 text, with a Thompson NFA simulation: the time
- * is at most proportional to length × pattern size, never exponential, and
- * every step counts against the validation's step budget.
+ * code points of the UTF-8 text, without backtracking: a plain string
+ * search when the pattern is a string (with ^ or $), else a DFA built at
+ * compile time when the pattern allows a small one, else a Thompson NFA
+ * simulation. The time is at most proportional to length × pattern size,
+ * never exponential, and counts against the validation's step budget.
  *   - literal characters, any code point including non-BMP ones;
  *   - . (any code point except \n \r U+2028 U+2029);
  *   - classes [abc] [a-z] [^...] (and [] [^]), with escapes inside;
@@ -70,8 +72,10 @@
  * takes at most JSONSCHEMA_MAX_STEPS steps (subschema evaluations and
  * pattern steps); beyond either, validation returns -1 with a message.
  *
- * A compiled schema is never modified by validation: several threads may
- * validate with it at once.
+ * Validation allocates nothing, except for uniqueItems on arrays of more
+ * than 16 items (one hash per item) and propertyNames (each name as a JSON
+ * string). A compiled schema is never modified by validation: several
+ * threads may validate with it at once.
  */
 
 #define JSONSCHEMA_MAX_DEPTH 64

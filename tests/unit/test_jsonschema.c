@@ -85,8 +85,8 @@ static void expect_message(const char *schema, const char *instance, const char 
 #define VALID(schema, instance) CHECK_INT(run(schema, instance, err), 0)
 #define INVALID(schema, instance) CHECK_INT(run(schema, instance, err), 1)
 
-/* Whether `pattern` finds a match in `text` (a C string): 1, 0 or -1. */
-static int matches(const char *pattern, const char *text)
+/* Whether `pattern` finds a match in `text` (a C string) on one path: 1, 0 or -1. */
+static int matches_once(const char *pattern, const char *text)
 {
 	char err[ERRLEN];
 	json_t *schema = json_pack("{s:s}", "pattern", pattern);
@@ -102,6 +102,23 @@ static int matches(const char *pattern, const char *text)
 	json_decref(v);
 	jsonschema_free(s);
 	return r == 0 ? 1 : r == 1 ? 0 : -1;
+}
+
+/*
+ * Whether `pattern` finds a match in `text`, checked to be the same on
+ * every matching path: "(?:\b|\B)" in front changes nothing but keeps the
+ * pattern off the literal search and the DFA, so the NFA answers.
+ */
+static int matches(const char *pattern, const char *text)
+{
+	char forced[1024];
+	snprintf(forced, sizeof forced, "(?:\\b|\\B)(?:%s)", pattern);
+	int r = matches_once(pattern, text);
+	if (matches_once(forced, text) != r) {
+		fprintf(stderr, "\"%s\" on \"%s\": the NFA disagrees\n", pattern, text);
+		exit(1);
+	}
+	return r;
 }
 
 #define MATCH(p, t)                                                                                \
