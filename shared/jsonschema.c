@@ -2252,6 +2252,12 @@ static int dfa_match(const regex *re, const unsigned char *s, size_t len)
  */
 static int regex_match(const regex *re, const char *text, size_t len, unsigned long *left)
 {
+	if (re->literal != LIT_NONE || re->trans) {
+		unsigned long cost = len / 16 + 1; /* a linear scan */
+		if (*left <= cost)
+			return -1;
+		*left -= cost;
+	}
 	switch (re->literal) {
 	case LIT_EXACT:
 		return len == re->litlen && memcmp(text, re->lit, len) == 0;
@@ -2265,13 +2271,8 @@ static int regex_match(const regex *re, const char *text, size_t len, unsigned l
 	default:
 		break;
 	}
-	if (re->trans) {
-		unsigned long cost = len / 16 + 1;
-		if (*left <= cost)
-			return -1;
-		*left -= cost;
+	if (re->trans)
 		return dfa_match(re, (const unsigned char *)text, len);
-	}
 
 	uint16_t lists[2][RE_MAX_INSNS];
 	uint16_t stack[RE_MAX_INSNS];
@@ -2379,6 +2380,7 @@ enum kw_op {
 typedef struct js_kw {
 	uint8_t op;
 	uint8_t applies;
+	uint32_t cost; /* steps charged before the keyword runs: the work it does itself */
 	uint32_t a, n, b, c, d;
 	uint64_t count, count2;
 	js_num num;
@@ -2999,6 +3001,7 @@ static int c_generic(compiler *C, uint32_t idx, const json_t *obj)
 		if (!k)
 			return -1;
 		k->json = v;
+		k->cost = (uint32_t)json_array_size(v);
 	}
 	return 0;
 }
@@ -3124,6 +3127,8 @@ static int c_dependent_required(compiler *C, uint32_t idx, const json_t *obj)
 			return -1;
 		k->a = first;
 		k->n = s->ndeps - first;
+		for (uint32_t i = first; i < s->ndeps; i++)
+			k->cost += 1 + s->deps[i].count;
 	}
 	return 0;
 }
@@ -3203,6 +3208,7 @@ static int c_objects(compiler *C, uint32_t idx, const json_t *obj)
 				return -1;
 			k->a = first;
 			k->n = n;
+			k->cost = n;
 		}
 	}
 	if (c_dependent_required(C, idx, obj) < 0)
@@ -3215,6 +3221,7 @@ static int c_objects(compiler *C, uint32_t idx, const json_t *obj)
 			return -1;
 		k->a = first;
 		k->n = n;
+		k->cost = n;
 	}
 	if (c_other_properties(C, idx, obj, first, n) < 0)
 		return -1;
@@ -3940,6 +3947,9 @@ static int v_other_properties(vctx *ctx, const js_kw *k, const json_t *obj)
 		const char *key = json_object_iter_key(it);
 		size_t len = json_object_iter_key_len(it);
 		const json_t *value = json_object_iter_value(it);
+		if (ctx->left <= 1)
+			return v_budget_spent(ctx);
+		ctx->left--;
 		int matched = k->n && props_has(s, k->a, k->n, key, len);
 		for (uint32_t i = 0; i < k->c; i++) {
 			const js_pat *p = &s->pats[k->b + i];
@@ -4245,9 +4255,16 @@ static int v_node(vctx *ctx, uint32_t idx, const json_t *inst)
 			       JSONSCHEMA_MAX_EVAL_DEPTH);
 	ctx->depth++;
 	int r = 0;
-	for (const js_kw *k = &s->kws[n->kw], *end = k + n->nkw; k < end && r == 0; k++)
-		if (k->applies & kind)
-			r = v_keyword(ctx, k, inst, kind);
+	for (const js_kw *k = &s->kws[n->kw], *end = k + n->nkw; k < end && r == 0; k++) {
+		if (!(k->applies & kind))
+			continue;
+		if (ctx->left <= k->cost) {
+			r = v_budget_spent(ctx);
+			break;
+		}
+		ctx->left -= k->cost;
+		r = v_keyword(ctx, k, inst, kind);
+	}
 	ctx->depth--;
 	return r;
 }

@@ -69,8 +69,10 @@
  *
  * Limits at validation time: a value is evaluated at most
  * JSONSCHEMA_MAX_EVAL_DEPTH nested evaluations deep, and one validation
- * takes at most JSONSCHEMA_MAX_STEPS steps (subschema evaluations and
- * pattern steps); beyond either, validation returns -1 with a message.
+ * takes at most JSONSCHEMA_MAX_STEPS steps (a step: a subschema
+ * evaluated, an enum value compared, a name looked up, a member or item
+ * visited, a pattern's step); beyond either, validation returns -1 with a
+ * message.
  *
  * Validation allocates nothing, except for uniqueItems on arrays of more
  * than 16 items (one hash per item) and propertyNames (each name as a JSON

@@ -782,6 +782,24 @@ static void test_evaluation_limits(void)
 	CHECK(now_seconds() - t0 < 10.0);
 	json_decref(v);
 	jsonschema_free(s);
+
+	/* Work inside one keyword counts too: a large enum checked for every item. */
+	json_t *values = json_array();
+	for (int i = 0; i < 5000; i++)
+		json_array_append_new(values, json_integer(i));
+	json_t *schema = json_pack("{s:{s:O}}", "items", "enum", values);
+	s = jsonschema_compile(schema, err, sizeof err);
+	CHECK(s != NULL);
+	json_t *items = json_array();
+	for (int i = 0; i < 1000; i++)
+		json_array_append_new(items, json_integer(4999 - i % 7));
+	CHECK_INT(jsonschema_validate(s, items, err, sizeof err), 0);
+	CHECK_INT(jsonschema_validate_limited(s, items, 100000, err, sizeof err), -1);
+	CHECK(strstr(err, "validation stopped after 100000 steps") != NULL);
+	json_decref(items);
+	json_decref(schema);
+	json_decref(values);
+	jsonschema_free(s);
 }
 
 /* ===== Throughput ===== */
