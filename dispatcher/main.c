@@ -142,8 +142,7 @@ static void on_response(void *arg, const http_response *resp)
  */
 static char *body_of(dispatcher *d, const delivery *m)
 {
-	json_error_t jerr;
-	json_t *p = json_loads(m->payload, 0, &jerr);
+	json_t *p = json_load_db(m->payload);
 	if (p && (!m->run_id || strcmp(m->event, DELIVERY_RUN_CREATED) != 0)) {
 		char *text = json_dumps(p, JSON_COMPACT);
 		json_decref(p);

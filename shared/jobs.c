@@ -76,8 +76,7 @@ static void on_call(void *arg, PGresult *res, const char *error)
 	} else {
 		json_t *row = NULL;
 		if (!PQgetisnull(res, 0, 1)) {
-			json_error_t jerr;
-			row = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+			row = json_load_db(PQgetvalue(res, 0, 1));
 		}
 		op->cb(op->arg, PQgetvalue(res, 0, 0), row, NULL);
 		json_decref(row);

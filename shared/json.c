@@ -315,3 +315,14 @@ json_t *json_row_time(const json_t *row, const char *key)
 	char buf[CLOCK_RFC3339_LEN];
 	return json_string(clock_format_rfc3339(ms, buf));
 }
+
+json_t *json_load_db(const char *text)
+{
+	json_error_t jerr;
+	if (!text)
+		return NULL;
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
+	if (!v)
+		v = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
+	return v;
+}

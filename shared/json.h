@@ -61,4 +61,13 @@ json_t *json_string_lossy(const char *s, size_t len);
  */
 json_t *json_row_time(const json_t *row, const char *key);
 
+/*
+ * Parses JSON that PostgreSQL wrote (any value, not only an object). jsonb
+ * writes numbers without an exponent, so a real such as 1e20 comes back as
+ * an integer too large for jansson: such a text is parsed again with every
+ * integer as a real rather than refused. New reference, or NULL when the
+ * text is not JSON.
+ */
+json_t *json_load_db(const char *text);
+
 #endif

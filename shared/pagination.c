@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 
 #define CURSOR_MAX 256
@@ -157,8 +158,7 @@ static void on_page(void *arg, PGresult *res, const char *error)
 	int shown = n > q->limit ? q->limit : n;
 	json_t *rows = json_array();
 	for (int i = 0; i < shown; i++) {
-		json_error_t jerr;
-		json_t *row = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+		json_t *row = json_load_db(PQgetvalue(res, i, 0));
 		if (row)
 			json_array_append_new(rows, row);
 	}

@@ -166,9 +166,8 @@ static void on_run(void *arg, PGresult *res, const char *error)
 	} else if (PQntuples(res) == 0) {
 		c->cb(c->arg, NULL, NULL);
 	} else {
-		json_error_t jerr;
-		json_t *row = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-		json_t *messages = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
+		json_t *row = json_load_db(PQgetvalue(res, 0, 0));
+		json_t *messages = json_load_db(PQgetvalue(res, 0, 1));
 		json_t *v = runs_view_row(row);
 		json_object_set_new(v, "messages", messages ? messages : json_array());
 		json_decref(row);

@@ -30,7 +30,8 @@ const db_stmt VERIFICATION_STMTS[] = {
 	{ "verify_due", "SELECT job_id, attempt FROM verify_due($1::integer)", 1 },
 	{ "verify_job_log",
 	  "SELECT j.status, j.kind, verify_log(j.id)::text FROM jobs j"
-	  " WHERE j.id = $1 AND (j.sender_id = $2 OR j.agent_id = $2)",
+	  " WHERE j.id = $1 AND (j.sender_id = $2 OR j.agent_id = $2 OR EXISTS (SELECT 1"
+	  " FROM job_holders h WHERE h.job_id = j.id AND h.agent_id = $2))",
 	  2 },
 };
 const size_t VERIFICATION_STMTS_N = sizeof VERIFICATION_STMTS / sizeof VERIFICATION_STMTS[0];
@@ -71,9 +72,8 @@ static void on_taken(void *arg, PGresult *res, const char *error)
 		free(c);
 		return;
 	}
-	json_error_t jerr;
 	const char *verification = cell(res, 3);
-	json_t *v = verification ? json_loads(verification, 0, &jerr) : NULL;
+	json_t *v = json_load_db(verification);
 	/* the external verifier's secret is kept sealed inside `verification` */
 	const char *sealed = json_string_value(json_object_get(v, VERIFY_SECRET_MEMBER));
 	char *opened = NULL;
@@ -285,12 +285,10 @@ char *verification_judge_message(const char *objective, const char *constraints,
 char *verification_request_body(const verification_job *j)
 {
 	char evt[IDS_MAX_LEN];
-	json_error_t jerr;
 	if (ids_new("evt", evt) != 0)
 		return NULL;
-	json_t *output = j->output ? json_loads(j->output, JSON_DECODE_ANY, &jerr) : NULL;
-	json_t *schema = j->output_schema ? json_loads(j->output_schema, JSON_DECODE_ANY, &jerr)
-					  : NULL;
+	json_t *output = json_load_db(j->output);
+	json_t *schema = json_load_db(j->output_schema);
 	json_t *body = json_pack("{s:s,s:s,s:{s:s,s:i,s:s,s:o,s:o}}", "type",
 				 "verification.requested", "id", evt, "data", "job_id", j->job_id,
 				 "attempt", j->attempt, "objective", j->objective, "output",
@@ -316,10 +314,10 @@ static void on_log(void *arg, PGresult *res, const char *error)
 	} else if (PQntuples(res) == 0) {
 		c->cb(c->arg, NULL, NULL, NULL, NULL);
 	} else {
-		json_error_t jerr;
-		json_t *entries = json_loads(PQgetvalue(res, 0, 2), 0, &jerr);
-		c->cb(c->arg, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-		      entries ? entries : json_array(), NULL);
+		json_t *entries = json_load_db(PQgetvalue(res, 0, 2));
+		if (!entries)
+			entries = json_array();
+		c->cb(c->arg, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), entries, NULL);
 		json_decref(entries);
 	}
 	free(c);

@@ -82,7 +82,8 @@ typedef void (*verification_due_cb)(void *arg, int n, const char *const *ids,
 void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg);
 
 /*
- * A job's stored verification log, for its sender or its agent: the job's
+ * A job's stored verification log, for its sender or its agent (the one
+ * working on it, or one that held it before, whose attempt it may be): the job's
  * canonical `status` and `kind`, and `entries` ([{id, event, data}] of its
  * finished verifications, in order; borrowed). All NULL with `error` NULL
  * when the job does not exist or `viewer` may not read it.

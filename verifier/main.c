@@ -365,9 +365,8 @@ static void ask_judge(check *c)
 /* Checks the output against the job's output_schema; 1 pass, 0 fail with `why`. */
 static int schema_check(check *c, char *why, size_t whylen)
 {
-	json_error_t jerr;
-	json_t *schema = json_loads(c->output_schema, JSON_DECODE_ANY, &jerr);
-	json_t *output = json_loads(c->output, JSON_DECODE_ANY, &jerr);
+	json_t *schema = json_load_db(c->output_schema);
+	json_t *output = json_load_db(c->output);
 	char err[512] = "";
 	int pass = 0;
 	jsonschema *s = schema ? jsonschema_compile(schema, err, sizeof err) : NULL;
