@@ -58,9 +58,9 @@
  * receiver is evhttp. Prints one JSON line on stdout.
  */
 
-#define USAGE                                                                                  \
-	"usage: %s -g HOST:PORT -k USER_KEY -a AGENT_ID [-l PORT] [-c CONNS] [-C CONNS]\n"     \
-	"         (-n JOBS | -r RATE -d SECONDS | -o -n JOBS\n"                     \
+#define USAGE                                                                                          \
+	"usage: %s -g HOST:PORT -k USER_KEY -a AGENT_ID [-l PORT] [-c CONNS] [-C CONNS]\n"             \
+	"         (-n JOBS | -r RATE -d SECONDS | -o -n JOBS\n"                                        \
 	"          | -I -s SLOW_PORT -w DELAY_MS -e EXPECTED -q PROBE_RATE -D HOST:PORT -m PIDFILE)\n" \
 	"       [-T STALL_SECONDS]\n"
 #define NS_PER_S 1000000000ULL
@@ -79,9 +79,20 @@
 #define REPLY_RETRY_MS 20
 
 /* What a request or a job is. */
-enum { K_JOB, K_SLOW, K_FAST, K_NKINDS };
+enum {
+	K_JOB,
+	K_SLOW,
+	K_FAST,
+	K_NKINDS
+};
 static const char *const KIND_WORD[K_NKINDS] = { "push", "slow", "fast" };
-enum { R_POST, R_REPLY, R_HEALTHZ_GW, R_HEALTHZ_DISP, R_METRICS };
+enum {
+	R_POST,
+	R_REPLY,
+	R_HEALTHZ_GW,
+	R_HEALTHZ_DISP,
+	R_METRICS
+};
 
 typedef struct tool tool;
 typedef struct pool pool;
@@ -92,11 +103,11 @@ typedef struct hconn {
 	evutil_socket_t fd;
 	struct event io, retry;
 	int connected, busy, idle_pos;
-	int what;  /* R_* of the request in flight */
-	int attempt; /* sends of a reply before this one */
+	int what;	       /* R_* of the request in flight */
+	int attempt;	       /* sends of a reply before this one */
 	char token[TOKEN_MAX]; /* a reply's token, to send it again */
-	int kind;  /* K_* of its job */
-	long seq;  /* its job's number */
+	int kind;	       /* K_* of its job */
+	long seq;	       /* its job's number */
 	uint64_t due_ns;
 	int status;
 	int64_t body_len; /* -1 while reading the head */
@@ -389,7 +400,8 @@ static int parse_head(const char *head, size_t len, int *status, int64_t *clen)
 		eol = memchr(line, '\n', (size_t)(end - line));
 		if (!eol)
 			break;
-		if ((size_t)(eol - line) > sizeof cl - 1 && strncasecmp(line, cl, sizeof cl - 1) == 0)
+		if ((size_t)(eol - line) > sizeof cl - 1 &&
+		    strncasecmp(line, cl, sizeof cl - 1) == 0)
 			*clen = strtoll(line + sizeof cl - 1, NULL, 10);
 	}
 	return *clen < 0 ? -1 : 0;
@@ -550,11 +562,12 @@ static size_t build(char *out, const pool *p, const char *method, const char *pa
 {
 	int n;
 	if (body)
-		n = snprintf(out, REQ_MAX,
-			     "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n\r\n%s",
-			     method, path, p->hostport, auth ? "Authorization: Bearer " : "",
-			     auth ? auth : "", auth ? "\r\n" : "", strlen(body), body);
+		n = snprintf(
+			out, REQ_MAX,
+			"%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Type: application/json\r\n"
+			"Content-Length: %zu\r\n\r\n%s",
+			method, path, p->hostport, auth ? "Authorization: Bearer " : "",
+			auth ? auth : "", auth ? "\r\n" : "", strlen(body), body);
 	else
 		n = snprintf(out, REQ_MAX, "%s %s HTTP/1.1\r\nHost: %s\r\n\r\n", method, path,
 			     p->hostport);
@@ -584,8 +597,8 @@ static void feed_jobs(pool *p)
 			if (t->next_seq >= t->due)
 				return;
 			long s = t->next_seq++;
-			post_job(p->idle[p->nidle - 1], K_JOB,
-				 s, t->t0 + (uint64_t)((double)s * 1e9 / t->rate));
+			post_job(p->idle[p->nidle - 1], K_JOB, s,
+				 t->t0 + (uint64_t)((double)s * 1e9 / t->rate));
 		} else if (t->mode == 'n' || t->mode == 'o') {
 			if (t->next_seq >= t->njobs)
 				return;
@@ -729,8 +742,8 @@ static void conn_answered(hconn *c)
 		} else {
 			js->post_errors++;
 			if (js->post_errors <= 3)
-				fprintf(stderr, "push: POST /v1/jobs answered %d: %.200s\n", c->status,
-					body);
+				fprintf(stderr, "push: POST /v1/jobs answered %d: %.200s\n",
+					c->status, body);
 			if (c->kind == K_FAST)
 				t->l_fast_post.errors++;
 		}
@@ -752,8 +765,9 @@ static void conn_answered(hconn *c)
 			/* errand could not answer (the database): an agent sends it again */
 			t->reply_retries++;
 			if (t->reply_retries <= 3)
-				fprintf(stderr, "push: the completed reply answered 503, sent again: "
-						"%.200s\n",
+				fprintf(stderr,
+					"push: the completed reply answered 503, sent again: "
+					"%.200s\n",
 					body);
 			retry_reply(t, c);
 		} else {
@@ -1143,9 +1157,10 @@ static void report(tool *t, double cpu)
 			last_post = js->posted[i];
 	}
 	double wall = (double)(now_ns() - t->t0) / 1e9;
-	printf("{\"mode\":\"%s\"", t->mode == 'n' ? "closed" : t->mode == 'r' ? "open"
-							 : t->mode == 'o' ? "post"
-									  : "inflight");
+	printf("{\"mode\":\"%s\"", t->mode == 'n'   ? "closed"
+				   : t->mode == 'r' ? "open"
+				   : t->mode == 'o' ? "post"
+						    : "inflight");
 	if (t->mode == 'n' || t->mode == 'r' || t->mode == 'o') {
 		double secs = last > first ? (double)(last - first) / 1e9 : 0;
 		double psecs = last_post > first ? (double)(last_post - first) / 1e9 : 0;
@@ -1200,8 +1215,8 @@ static void report(tool *t, double cpu)
 	printf(",\"webhooks\":%ld,\"duplicate_webhooks\":%ld,\"bad_webhooks\":%ld"
 	       ",\"reply_errors\":%ld,\"reply_retries\":%ld,\"idempotent_replies\":%ld,\"reply_url_mismatches\":%ld"
 	       ",\"client_cpu_s\":%.3f,\"client_cpu_percent_of_one_core\":%.1f,\"wall_s\":%.3f}\n",
-	       hooks, dups, t->bad_hooks, t->reply_errors, t->reply_retries, t->idempotent_replies, t->url_mismatch,
-	       cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, wall);
+	       hooks, dups, t->bad_hooks, t->reply_errors, t->reply_retries, t->idempotent_replies,
+	       t->url_mismatch, cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, wall);
 }
 
 /* ===== Main ===== */
