@@ -22,6 +22,13 @@
 #define GROUP "dispatchers"
 #define POLL_INTERVAL_MS 1000
 #define POLL_BATCH 200
+/*
+ * Claims and records waiting for the database at most: beyond, the stream
+ * is not read, so that a burst waits in Redis rather than in the pool's
+ * queue (where it would time out).
+ */
+#define DB_WINDOW 256
+#define STOP_CHECK_MS 100
 /* A taken message is locked this much longer than one attempt may take. */
 #define LOCK_SLACK_SECONDS 10
 
@@ -36,6 +43,7 @@ typedef struct dispatcher {
 	unsigned char key[SEAL_KEY_LEN];
 	int lock_s;
 	int inflight; /* messages between taking and recording */
+	int db_stage; /* of those, the ones waiting for a claim or a record */
 	int polling;
 	struct event *ev_poll;
 	void (*stopped)(void *);
@@ -80,6 +88,7 @@ static void item_done(item *it)
 static void on_recorded(void *arg, const char *job_id, const char *error)
 {
 	item *it = arg;
+	it->d->db_stage--;
 	if (!error && job_id)
 		outbox_publish_job(&it->d->outbox, job_id);
 	item_done(it);
@@ -107,6 +116,7 @@ static void record(item *it, long status, const char *error, long latency_ms, co
 		.gone = gone,
 	};
 	metrics_add(ok ? d->m_delivered : d->m_failed, 1);
+	d->db_stage++;
 	deliveries_record(d->db, &r, d->cfg->run_expiry_seconds, on_recorded, it);
 }
 
@@ -170,6 +180,8 @@ static void on_claimed(void *arg, const delivery *m, const char *error)
 {
 	item *it = arg;
 	dispatcher *d = it->d;
+	d->db_stage--;
+	consumer_poke(d->stream);
 	if (error || !m) {
 		/* not due, taken by another, or no longer needed: acknowledge and move on;
 		 * a database error leaves the message to the poll */
@@ -233,6 +245,7 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 	snprintf(it->message_id, sizeof it->message_id, "%s", message_id);
 	snprintf(it->run_id, sizeof it->run_id, "%s", run_id ? run_id : "");
 	d->inflight++;
+	d->db_stage++;
 	metrics_set(d->m_inflight, d->inflight);
 	deliveries_claim(d->db, it->message_id, it->run_id[0] ? it->run_id : NULL, d->key,
 			 d->lock_s, on_claimed, it);
@@ -255,7 +268,11 @@ static void on_entry(void *arg, const char *stream_id, const json_t *payload)
 static int room(void *arg)
 {
 	dispatcher *d = arg;
-	return service_stopping(d->svc) ? 0 : d->cfg->dispatch_max_inflight - d->inflight;
+	if (service_stopping(d->svc))
+		return 0;
+	int http = d->cfg->dispatch_max_inflight - d->inflight;
+	int db = DB_WINDOW - d->db_stage;
+	return http < db ? http : db;
 }
 
 /* ===== The poll: retries, and whatever the stream lost ===== */
@@ -291,14 +308,25 @@ static int allow_address(const struct sockaddr *addr)
 	return !webhook_address_private(addr);
 }
 
+static void stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	maybe_stopped(arg);
+}
+
 static void on_stop(void *arg, void (*done)(void *service), void *svc)
 {
 	dispatcher *d = arg;
-	event_del(d->ev_poll);
 	consumer_stop(d->stream);
 	d->stopped = done;
 	d->stopped_arg = svc;
-	/* a blocking read in flight ends within a second */
+	/* the poll's timer now checks whether the work in hand is done (a blocking
+	 * read in flight ends within a second) */
+	event_del(d->ev_poll);
+	event_assign(d->ev_poll, service_base(d->svc), -1, EV_PERSIST, stop_tick, d);
+	struct timeval tv = { 0, STOP_CHECK_MS * 1000 };
+	event_add(d->ev_poll, &tv);
 	maybe_stopped(d);
 }
 

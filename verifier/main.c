@@ -528,13 +528,25 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	verification_due(v->db, n < POLL_BATCH ? n : POLL_BATCH, on_due, v);
 }
 
+static void stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	maybe_stopped(arg);
+}
+
 static void on_stop(void *arg, void (*done)(void *service), void *svc)
 {
 	verifier *v = arg;
-	event_del(v->ev_poll);
 	consumer_stop(v->stream);
 	v->stopped = done;
 	v->stopped_arg = svc;
+	/* the poll's timer now checks whether the work in hand is done (a blocking
+	 * read in flight ends within a second) */
+	event_del(v->ev_poll);
+	event_assign(v->ev_poll, service_base(v->svc), -1, EV_PERSIST, stop_tick, v);
+	struct timeval tv = { 0, 100 * 1000 };
+	event_add(v->ev_poll, &tv);
 	maybe_stopped(v);
 }
 
