@@ -27,6 +27,9 @@ typedef struct sub {
 	char last[STREAM_ID_MAX]; /* the last entry sent */
 	char kind[16];		  /* market, dispatch: the words of its statuses */
 	int joined;		  /* in its topic's list (else still reading the past) */
+	/* attempts whose verdict the client has: their entries are not sent again
+	 * (a verdict made from the stored row and the real one have two ids) */
+	json_int_t settled;
 } sub;
 
 /* A job's log stream with its readers. */
@@ -151,8 +154,13 @@ static int send_entry(sub *s, const char *id, const char *event, const json_t *d
 {
 	if (!s->req || id_cmp(id, s->last) <= 0)
 		return 0;
+	json_t *attempt = json_object_get(data, "attempt");
+	if (json_is_integer(attempt) && json_integer_value(attempt) <= s->settled)
+		return 0;
 	json_t *copy = json_deep_copy(data);
 	int verdict = strcmp(event, "verdict") == 0;
+	if (verdict && json_is_integer(attempt))
+		s->settled = json_integer_value(attempt);
 	if (verdict && json_is_object(copy)) {
 		/* statuses in the words of the job's own API */
 		const char *st = json_string_value(json_object_get(copy, "status"));
@@ -380,6 +388,13 @@ static void on_job_log(void *arg, const char *status, const char *kind, json_t *
 	if (!s) {
 		gw_reply_unavailable(req);
 		goto done;
+	}
+	for (i = 0; i < first; i++) {
+		e = json_array_get(entries, i);
+		json_t *attempt = json_object_get(json_object_get(e, "data"), "attempt");
+		if (strcmp(json_string_value(json_object_get(e, "event")) ?: "", "verdict") == 0 &&
+		    json_is_integer(attempt) && json_integer_value(attempt) > s->settled)
+			s->settled = json_integer_value(attempt);
 	}
 	s->req = req;
 	snprintf(s->last, sizeof s->last, "%s", l->last);

@@ -678,17 +678,24 @@ static void stream_unlink(http_req *req)
 	s->nstreams--;
 }
 
-/* The client of a stream went away: libevent frees the request after this. */
+/*
+ * The client of a stream went away. libevent 2.1 has detached the
+ * unfinished reply's request from the dying connection (it frees only the
+ * requests still attached): a detached one is ours to free.
+ */
 static void on_stream_close(struct evhttp_connection *conn, void *arg)
 {
 	http_req *req = arg;
 	(void)conn;
+	struct evhttp_request *ev = req->ev;
 	stream_unlink(req);
 	req->ev = NULL;
 	void (*closed)(void *) = req->stream_closed;
 	req->stream_closed = NULL;
 	if (closed)
 		closed(req->stream_arg);
+	if (ev && !evhttp_request_get_connection(ev))
+		evhttp_request_free(ev);
 	req_free(req);
 }
 

@@ -8,16 +8,44 @@
 typedef struct model_call {
 	model_cb cb;
 	void *arg;
+	int strict;
 } model_call;
 
-json_t *model_content_object(const char *content)
+json_t *model_content_object(const char *content, int strict)
 {
-	const char *start = content ? strchr(content, '{') : NULL;
-	const char *end = content ? strrchr(content, '}') : NULL;
-	if (!start || !end || end < start)
+	if (!content)
 		return NULL;
+	if (!strict) {
+		const char *first = strchr(content, '{');
+		const char *last = strrchr(content, '}');
+		json_error_t jerr;
+		json_t *obj = first && last && last > first
+				      ? json_loadb(first, (size_t)(last - first + 1),
+						   JSON_REJECT_DUPLICATES, &jerr)
+				      : NULL;
+		if (!json_is_object(obj)) {
+			json_decref(obj);
+			return NULL;
+		}
+		return obj;
+	}
+	const char *start = content;
+	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+		start++;
+	const char *end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+			       end[-1] == '\r'))
+		end--;
+	if (end - start >= 6 && strncmp(start, "```", 3) == 0 && strncmp(end - 3, "```", 3) == 0) {
+		/* one fence: ```json\n{…}\n``` */
+		const char *nl = memchr(start, '\n', (size_t)(end - start));
+		if (!nl || nl >= end - 3)
+			return NULL;
+		start = nl + 1;
+		end -= 3;
+	}
 	json_error_t jerr;
-	json_t *obj = json_loadb(start, (size_t)(end - start + 1), JSON_REJECT_DUPLICATES, &jerr);
+	json_t *obj = json_loadb(start, (size_t)(end - start), JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(obj)) {
 		json_decref(obj);
 		return NULL;
@@ -39,7 +67,7 @@ static void on_answer(void *arg, const http_response *resp)
 			json_object_get(json_array_get(json_object_get(body, "choices"), 0),
 					"message"),
 			"content"));
-		json_t *obj = model_content_object(content);
+		json_t *obj = model_content_object(content, m->strict);
 		m->cb(m->arg, obj, obj ? NULL : "the answer holds no JSON object");
 		json_decref(obj);
 		json_decref(body);
@@ -48,7 +76,7 @@ static void on_answer(void *arg, const http_response *resp)
 }
 
 int model_ask(http_client *hc, const config *cfg, const char *system, const char *user,
-	      model_cb cb, void *arg)
+	      int strict, model_cb cb, void *arg)
 {
 	if (!cfg->llm_url || !hc)
 		return -1;
@@ -72,6 +100,7 @@ int model_ask(http_client *hc, const config *cfg, const char *system, const char
 	}
 	m->cb = cb;
 	m->arg = arg;
+	m->strict = strict;
 	int r = http_client_post(hc, cfg->llm_url, headers, body, strlen(body), cfg->llm_timeout_ms,
 				 on_answer, m);
 	free(body);

@@ -9,8 +9,7 @@
 
 /*
  * The JSON object the model answered: the content of its first choice's
- * message, parsed (a ``` fence around it is allowed; duplicate keys are
- * refused). `answer` is NULL with `error` saying why when the call failed,
+ * message, read by model_content_object() (duplicate keys are refused). `answer` is NULL with `error` saying why when the call failed,
  * the status was not 200 or the content holds no JSON object. `answer` is
  * borrowed: valid during the callback.
  */
@@ -24,12 +23,15 @@ typedef void (*model_cb)(void *arg, const json_t *answer, const char *error);
  * client, no memory): `cb` is then not called.
  */
 int model_ask(http_client *hc, const config *cfg, const char *system, const char *user,
-	      model_cb cb, void *arg) __attribute__((warn_unused_result));
+	      int strict, model_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /*
- * The JSON object in a model's message content: from its first '{' to its
- * last '}'. New reference, or NULL.
+ * The JSON object in a model's message content. `strict` (a verdict): the
+ * whole content (spaces around it aside) or the whole inside of one ```
+ * code fence, and anything else (prose around an object included) is no
+ * answer. Not strict (an estimate, with a fallback): from the first '{' to
+ * the last '}'. New reference, or NULL.
  */
-json_t *model_content_object(const char *content);
+json_t *model_content_object(const char *content, int strict);
 
 #endif

@@ -210,7 +210,7 @@ void structurer_structure(http_client *hc, const config *cfg, const char *prompt
 		m->arg = arg;
 		m->prompt = strdup(prompt);
 	}
-	if (!m || !m->prompt || model_ask(hc, cfg, SYSTEM_PROMPT, prompt, on_model, m) != 0) {
+	if (!m || !m->prompt || model_ask(hc, cfg, SYSTEM_PROMPT, prompt, 0, on_model, m) != 0) {
 		if (m)
 			free(m->prompt);
 		free(m);

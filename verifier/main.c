@@ -65,6 +65,7 @@ typedef struct check {
 	int tries;	      /* of the current step's verifier or judge */
 	struct event *ev_retry;
 	char msg_id[IDS_MAX_LEN]; /* webhook-id of the external verifier's request */
+	char *request;		  /* its body, the same on every try */
 	json_t *log;	      /* the entries sent: [{id, event, data}] */
 	int xadds;	      /* XADDs not yet answered */
 	int settling;	      /* settle once the XADDs are answered */
@@ -99,6 +100,7 @@ static void check_free(check *c, int ack)
 	free(c->constraints);
 	free(c->secret);
 	free(c->external_url);
+	free(c->request);
 	json_decref(c->log);
 	free(c);
 	v->inflight--;
@@ -304,21 +306,22 @@ static void ask_external(check *c)
 {
 	verifier *v = c->v;
 	c->tries++;
-	char *body = verification_request_body(&(verification_job){
-		.job_id = c->job_id,
-		.attempt = c->attempt,
-		.kind = c->kind,
-		.output = c->output,
-		.output_schema = c->output_schema,
-		.objective = c->objective,
-		.constraints = c->constraints,
-	});
+	if (!c->request)
+		c->request = verification_request_body(&(verification_job){
+			.job_id = c->job_id,
+			.attempt = c->attempt,
+			.kind = c->kind,
+			.output = c->output,
+			.output_schema = c->output_schema,
+			.objective = c->objective,
+			.constraints = c->constraints,
+		});
+	const char *body = c->request;
 	char sig[WEBHOOK_SIGNATURE_LEN + 1 + 32], idh[80], tsh[64], sigh[sizeof sig + 32];
 	int64_t ts = clock_now_ms() / 1000;
 	const char *secrets[] = { c->secret };
 	if (!body || !c->secret ||
 	    webhook_sign_all(secrets, 1, c->msg_id, ts, body, strlen(body), sig, sizeof sig) != 0) {
-		free(body);
 		logf_(c, VERIFY_STEP_EXTERNAL, "error", "the job has no usable verifier secret");
 		finish(c, 0, VERIFY_UNAVAILABLE);
 		return;
@@ -331,7 +334,6 @@ static void ask_external(check *c)
 	if (http_client_post(v->hc, c->external_url, headers, body, strlen(body),
 			     EXTERNAL_TIMEOUT_MS, on_external, c) != 0)
 		unavailable(c, VERIFY_STEP_EXTERNAL, "the request could not start");
-	free(body);
 }
 
 static void on_judge(void *arg, const json_t *answer, const char *error)
@@ -355,7 +357,7 @@ static void ask_judge(check *c)
 	}
 	char *user = verification_judge_message(c->objective, c->constraints, c->output);
 	logf_(c, VERIFY_STEP_JUDGE, "info", "asking the judge (try %d)", c->tries);
-	if (!user || model_ask(v->hc, v->cfg, VERIFY_JUDGE_SYSTEM, user, on_judge, c) != 0)
+	if (!user || model_ask(v->hc, v->cfg, VERIFY_JUDGE_SYSTEM, user, 1, on_judge, c) != 0)
 		unavailable(c, VERIFY_STEP_JUDGE, "the request could not start");
 	free(user);
 }
@@ -446,7 +448,11 @@ static void on_taken(void *arg, const verification_job *j, const char *error)
 		return;
 	}
 	c->kind = strdup(j->kind);
-	c->output = dup_or_null(j->output);
+	/* compact, as the gateway measured it (jsonb's text has spaces after , and :) */
+	json_t *output = json_load_db(j->output);
+	c->output = output ? json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY)
+			   : dup_or_null(j->output);
+	json_decref(output);
 	c->output_schema = dup_or_null(j->output_schema);
 	c->objective = strdup(j->objective);
 	c->constraints = strdup(j->constraints);

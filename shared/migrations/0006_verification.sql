@@ -131,11 +131,17 @@ LANGUAGE sql STABLE AS $$
         SELECT t.e, t.n FROM jsonb_array_elements(v.log) WITH ORDINALITY AS t (e, n)
         UNION ALL
         SELECT jsonb_build_object(
-                   'id', (extract(epoch FROM v.finished_at) * 1000)::bigint || '-0',
+                   -- after the log's last entry, even in the same millisecond
+                   'id', CASE WHEN last.ms IS NULL
+                                   OR (extract(epoch FROM v.finished_at) * 1000)::bigint > last.ms
+                              THEN (extract(epoch FROM v.finished_at) * 1000)::bigint || '-0'
+                              ELSE last.ms || '-' || (last.seq + 1) END,
                    'event', 'verdict',
                    'data', jsonb_build_object('attempt', v.attempt, 'pass', v.status = 'passed',
                                               'reason', v.reason, 'status', v.settled_status)),
                1000000
+        FROM (SELECT split_part(v.log -> -1 ->> 'id', '-', 1)::bigint AS ms,
+                     split_part(v.log -> -1 ->> 'id', '-', 2)::bigint AS seq) last
         WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v.log) y
                           WHERE y ->> 'event' = 'verdict')) x
     WHERE v.job_id = p_job AND v.status <> 'running'

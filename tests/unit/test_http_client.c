@@ -15,6 +15,16 @@ static void server_handler(int fd, const fake_request *req)
 		fake_reply(fd, 503, "Retry-After: 7\r\n", "busy", 4);
 	} else if (strcmp(p, "/retry-date") == 0) {
 		fake_reply(fd, 503, "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "busy", 4);
+	} else if (strcmp(p, "/retry-date-ahead") == 0) {
+		char header[96], when[64];
+		time_t t = time(NULL) + 3600;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		snprintf(header, sizeof header, "Retry-After: %s\r\n", when);
+		fake_reply(fd, 503, header, "busy", 4);
+	} else if (strcmp(p, "/retry-garbage") == 0) {
+		fake_reply(fd, 503, "Retry-After: soon\r\n", "busy", 4);
 	} else if (strcmp(p, "/redirect") == 0) {
 		fake_reply(fd, 302, "Location: /followed\r\n", "moved", 5);
 	} else if (strcmp(p, "/followed") == 0) {
@@ -187,16 +197,26 @@ static void test_retry_after(void)
 	CHECK_INT(a.status, 503);
 	CHECK_INT(a.retry_after_s, 7);
 	CHECK_STR(a.body, "busy");
-	/* An HTTP date is not a number of seconds. */
+	/* An HTTP date in the past: retry at once. */
 	answer d = request(base, c, url(port, "/retry-date"), "{}", 5000);
 	CHECK_INT(d.status, 503);
-	CHECK_INT(d.retry_after_s, -1);
+	CHECK_INT(d.retry_after_s, 0);
+	/* An HTTP date ahead: the seconds until then. */
+	answer f = request(base, c, url(port, "/retry-date-ahead"), "{}", 5000);
+	CHECK_INT(f.status, 503);
+	CHECK(f.retry_after_s >= 3590 && f.retry_after_s <= 3600);
+	/* Neither a number nor a date: none. */
+	answer g = request(base, c, url(port, "/retry-garbage"), "{}", 5000);
+	CHECK_INT(g.status, 503);
+	CHECK_INT(g.retry_after_s, -1);
 	/* A later answer without the header does not inherit it. */
 	answer e = request(base, c, url(port, "/echo"), "ok", 5000);
 	CHECK_INT(e.status, 200);
 	CHECK_INT(e.retry_after_s, -1);
 	free(a.body);
 	free(d.body);
+	free(f.body);
+	free(g.body);
 	free(e.body);
 	http_client_free(c);
 	event_base_free(base);
