@@ -623,10 +623,12 @@ class VerifyCase(MarketCase):
         return json.loads(out)
 
     def transfers(self, job_id):
-        """[(kind, amount)] of the job's ledger transfers, oldest first."""
+        """[(kind, amount)] of the job's ledger transfers, oldest first (a capture and
+        its fee share one transaction, so one time: the capture comes first)."""
         out = self.stack.db.query(
             "SELECT kind || '|' || amount FROM ledger_transfers WHERE job_id = %s"
-            " ORDER BY created_at, id" % harness.sql_quote(job_id))
+            " ORDER BY created_at, array_position(ARRAY['topup', 'hold', 'capture', 'fee',"
+            " 'release'], kind), id" % harness.sql_quote(job_id))
         return [(k, int(a)) for k, a in (x.split("|") for x in out.splitlines() if x)]
 
     def account(self, account_id):
