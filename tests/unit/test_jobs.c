@@ -1,4 +1,4 @@
-/* Unit tests of the job core: the market_* SQL of migration 0003, jobs.c's calls and views. */
+/* Unit tests of the job core: the market_* SQL (0003, 0004), jobs.c's calls and views. */
 #include <jansson.h>
 
 #include "clock.h"
@@ -460,6 +460,94 @@ static void test_concurrent_pulls_hold_distinct_jobs(void)
 	CHECK_INT(held, 5);
 	CHECK_INT(tdb_int(url, "SELECT count(*) FROM jobs WHERE status = 'held'", 0, NULL), 5);
 	CHECK_INT(tdb_int(url, "SELECT count(*) FROM outbox WHERE type = 'job.held'", 0, NULL), 5);
+	close_db();
+}
+
+/* The claim queue (migration 0004): exactly the queued market jobs, whatever moves them. */
+static long long claimable(void)
+{
+	return tdb_int(url, "SELECT count(*) FROM claimable_jobs", 0, NULL);
+}
+
+static void test_pull_skips_locked_jobs_and_follows_the_queue(void)
+{
+	open_db();
+	char u[IDS_MAX_LEN], g[IDS_MAX_LEN], j1[IDS_MAX_LEN], j2[IDS_MAX_LEN], j3[IDS_MAX_LEN];
+	tdb_principal(url, "user", NULL, u);
+	tdb_principal(url, "agent", NULL, g);
+	tdb_fund(url, u, 1000);
+	queued_job(u, 100, NULL, j1);
+	queued_job(u, 100, NULL, j2);
+	queued_job(u, 100, NULL, j3);
+	char unpaid[IDS_MAX_LEN];
+	result r = create(u, 100000, NULL, NULL, NULL, unpaid);
+	expect(&r, JOB_INSUFFICIENT_BALANCE, "pending_payment");
+	result_free(&r);
+	CHECK_INT(claimable(), 3);
+
+	/* Another transaction has the oldest job's row (a cancel in progress):
+	 * pull takes the next one at once rather than waiting. */
+	PGconn *other = tdb_connect(url);
+	PQclear(PQexec(other, "BEGIN"));
+	const char *p1[] = { j1, u };
+	PGresult *res = PQexecParams(other, "SELECT outcome FROM market_cancel($1, $2)", 2, NULL,
+				     p1, NULL, NULL, 0);
+	CHECK_INT(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	r = pull(g, 60);
+	expect(&r, JOB_OK, "held");
+	CHECK_STR(str(r.row, "id"), j2);
+	result_free(&r);
+	res = PQexec(other, "COMMIT");
+	CHECK_INT(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(other);
+	/* The cancelled job left the queue with its cancel. */
+	r = pull(g, 60);
+	expect(&r, JOB_OK, "held");
+	CHECK_STR(str(r.row, "id"), j3);
+	result_free(&r);
+	CHECK_INT(claimable(), 0);
+	r = pull(g, 60);
+	expect(&r, JOB_NONE, NULL);
+
+	/* Back to the queue: a rejection, an expired hold, a failed attempt. */
+	r = reject(j3, g);
+	expect(&r, JOB_OK, "queued");
+	result_free(&r);
+	on_job(j2, "UPDATE jobs SET hold_expires_at = now() - interval '1 second' WHERE id = $1");
+	r = op2("market_accept", j2, g);
+	expect(&r, JOB_HOLD_EXPIRED, "queued");
+	result_free(&r);
+	CHECK_INT(claimable(), 2);
+	r = pull(g, 60);
+	expect(&r, JOB_OK, "held");
+	CHECK_STR(str(r.row, "id"), j2);
+	result_free(&r);
+	r = op2("market_accept", j2, g);
+	expect(&r, JOB_OK, "running");
+	result_free(&r);
+	r = fail(j2, g, "could not");
+	expect(&r, JOB_OK, "queued");
+	result_free(&r);
+	CHECK_INT(claimable(), 2);
+	/* Paying puts the unpaid job in the queue, after the older ones. */
+	tdb_fund(url, u, 100000);
+	r = op2("market_pay", unpaid, u);
+	expect(&r, JOB_OK, "queued");
+	result_free(&r);
+	CHECK_INT(claimable(), 3);
+	const char *order[] = { j2, unpaid };
+	for (int i = 0; i < 2; i++) {
+		r = pull(g, 60);
+		expect(&r, JOB_OK, "held");
+		CHECK_STR(str(r.row, "id"), order[i]);
+		result_free(&r);
+	}
+	r = op2("market_cancel", j3, u);
+	expect(&r, JOB_OK, "cancelled");
+	result_free(&r);
+	CHECK_INT(claimable(), 0);
 	close_db();
 }
 
@@ -1166,8 +1254,9 @@ static void test_market_list(void)
 
 TEST_MAIN(TEST(test_create_holds_or_waits_for_payment), TEST(test_cancel_table),
 	  TEST(test_pull_capabilities_order_and_rejections),
-	  TEST(test_concurrent_pulls_hold_distinct_jobs), TEST(test_accept_and_hold_expiry),
-	  TEST(test_fail_logic), TEST(test_submit_and_deadline), TEST(test_transitions_guarded),
-	  TEST(test_outbox_rows_per_transition), TEST(test_sweep),
+	  TEST(test_concurrent_pulls_hold_distinct_jobs),
+	  TEST(test_pull_skips_locked_jobs_and_follows_the_queue),
+	  TEST(test_accept_and_hold_expiry), TEST(test_fail_logic), TEST(test_submit_and_deadline),
+	  TEST(test_transitions_guarded), TEST(test_outbox_rows_per_transition), TEST(test_sweep),
 	  TEST(test_concurrent_sweeps_count_once), TEST(test_market_view), TEST(test_market_words),
 	  TEST(test_market_list))
