@@ -1,19 +1,16 @@
 /* The marketplace lifecycle under concurrency: users create jobs, agents pull, accept and submit them. */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "blockhttp.h"
 
 /*
  * One thread per user key and one per agent key, each with one keep-alive
@@ -30,14 +27,12 @@
 
 #define USAGE "usage: %s -n JOBS -u USER_KEYS_FILE -a AGENT_KEYS_FILE HOST PORT\n"
 #define MAX_KEYS 1024
-#define BUF_BYTES 65536
 #define EMPTY_PULL_WAIT_US 1000
 
 enum { S_CREATE, S_PULL, S_ACCEPT, S_SUBMIT, S_N };
 static const char *const STEP_NAMES[S_N] = { "create", "pull", "accept", "submit" };
 
-static struct addrinfo *g_addr;
-static char g_hostport[300];
+static bh_target g_target;
 static long g_jobs;
 static atomic_long g_next_create, g_submitted, g_empty_pulls, g_errors, g_claimed;
 static atomic_int g_stop;
@@ -53,17 +48,9 @@ typedef struct worker {
 	pthread_t th;
 	const char *key;
 	int agent;
-	int fd;
+	bh_conn conn;
 	lat l[S_N];
-	char buf[BUF_BYTES];
 } worker;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void lat_add(lat *l, uint64_t ns)
 {
@@ -78,77 +65,7 @@ static void lat_add(lat *l, uint64_t ns)
 	l->v[l->n++] = ns;
 }
 
-static int conn_open(worker *w)
-{
-	w->fd = socket(g_addr->ai_family, SOCK_STREAM, 0);
-	if (w->fd < 0)
-		return -1;
-	int one = 1;
-	setsockopt(w->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(w->fd, g_addr->ai_addr, g_addr->ai_addrlen) != 0) {
-		close(w->fd);
-		w->fd = -1;
-		return -1;
-	}
-	return 0;
-}
 
-/* One request and its response; the body lands in w->buf (NUL-terminated). Returns the status or -1. */
-static int http(worker *w, const char *path, const char *body)
-{
-	char req[2048];
-	int n = snprintf(req, sizeof req,
-			 "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-			 path, g_hostport, w->key, strlen(body), body);
-	if (n < 0 || (size_t)n >= sizeof req)
-		return -1;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (w->fd < 0 && conn_open(w) != 0)
-			return -1;
-		if (send(w->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
-			goto broken;
-		size_t len = 0;
-		char *head_end = NULL;
-		while (!head_end) {
-			if (len == BUF_BYTES - 1)
-				goto broken;
-			ssize_t got = recv(w->fd, w->buf + len, BUF_BYTES - 1 - len, 0);
-			if (got <= 0)
-				goto broken;
-			len += (size_t)got;
-			w->buf[len] = '\0';
-			head_end = strstr(w->buf, "\r\n\r\n");
-		}
-		int status = 0;
-		if (sscanf(w->buf, "HTTP/1.%*d %d", &status) != 1)
-			goto broken;
-		long clen = 0;
-		for (char *h = strstr(w->buf, "\r\n"); h && h < head_end; h = strstr(h + 2, "\r\n"))
-			if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
-				clen = strtol(h + 17, NULL, 10);
-		size_t head = (size_t)(head_end + 4 - w->buf);
-		if (head + (size_t)clen >= BUF_BYTES)
-			goto broken;
-		while (len < head + (size_t)clen) {
-			ssize_t got = recv(w->fd, w->buf + len, head + (size_t)clen - len, 0);
-			if (got <= 0)
-				goto broken;
-			len += (size_t)got;
-		}
-		memmove(w->buf, w->buf + head, (size_t)clen);
-		w->buf[clen] = '\0';
-		return status;
-broken:
-		if (w->fd >= 0)
-			close(w->fd);
-		w->fd = -1;
-		if (attempt == 0 && len == 0)
-			continue; /* a keep-alive connection closed under us: once more */
-		return -1;
-	}
-	return -1;
-}
 
 static void error_seen(const char *what, int status, const char *body)
 {
@@ -172,68 +89,51 @@ static void *user_main(void *arg)
 			 "sentences.\",\"confirmed\":true,\"price_cents\":100,"
 			 "\"time_limit_seconds\":3600}",
 			 i);
-		uint64_t t = now_ns();
-		int st = http(w, "/api/jobs/run", body);
+		uint64_t t = bh_now_ns();
+		int st = bh_post(&w->conn, &g_target, w->key, "/api/jobs/run", body);
 		if (st != 201) {
-			error_seen("POST /api/jobs/run", st, w->buf);
+			error_seen("POST /api/jobs/run", st, w->conn.buf);
 			continue;
 		}
-		lat_add(&w->l[S_CREATE], now_ns() - t);
+		lat_add(&w->l[S_CREATE], bh_now_ns() - t);
 	}
 	return NULL;
 }
 
-static int job_id_of(const char *body, char *id, size_t idlen)
-{
-	const char *p = strstr(body, "\"id\":");
-	if (!p)
-		return -1;
-	p += 5;
-	while (*p == ' ')
-		p++;
-	if (*p++ != '"')
-		return -1;
-	size_t n = strcspn(p, "\"");
-	if (n == 0 || n >= idlen)
-		return -1;
-	memcpy(id, p, n);
-	id[n] = '\0';
-	return 0;
-}
 
 static void *agent_main(void *arg)
 {
 	worker *w = arg;
 	char id[64], path[128];
 	while (!atomic_load(&g_stop) && atomic_load(&g_claimed) < g_jobs) {
-		uint64_t t = now_ns();
-		int st = http(w, "/api/jobs/pull", "{}");
-		uint64_t t1 = now_ns();
+		uint64_t t = bh_now_ns();
+		int st = bh_post(&w->conn, &g_target, w->key, "/api/jobs/pull", "{}");
+		uint64_t t1 = bh_now_ns();
 		if (st == 204) {
 			atomic_fetch_add(&g_empty_pulls, 1);
 			usleep(EMPTY_PULL_WAIT_US);
 			continue;
 		}
-		if (st != 200 || job_id_of(w->buf, id, sizeof id) != 0) {
-			error_seen("POST /api/jobs/pull", st, w->buf);
+		if (st != 200 || bh_job_id(w->conn.buf, id, sizeof id) != 0) {
+			error_seen("POST /api/jobs/pull", st, w->conn.buf);
 			continue;
 		}
 		atomic_fetch_add(&g_claimed, 1);
 		lat_add(&w->l[S_PULL], t1 - t);
 		snprintf(path, sizeof path, "/api/jobs/%s/accept", id);
-		t = now_ns();
-		st = http(w, path, "{}");
+		t = bh_now_ns();
+		st = bh_post(&w->conn, &g_target, w->key, path, "{}");
 		if (st != 200) {
-			error_seen("POST /api/jobs/:id/accept", st, w->buf);
+			error_seen("POST /api/jobs/:id/accept", st, w->conn.buf);
 			continue;
 		}
-		lat_add(&w->l[S_ACCEPT], now_ns() - t);
+		lat_add(&w->l[S_ACCEPT], bh_now_ns() - t);
 		snprintf(path, sizeof path, "/api/jobs/%s/submit", id);
-		t = now_ns();
-		st = http(w, path, "{\"output\":{\"ok\":true}}");
-		uint64_t t2 = now_ns();
+		t = bh_now_ns();
+		st = bh_post(&w->conn, &g_target, w->key, path, "{\"output\":{\"ok\":true}}");
+		uint64_t t2 = bh_now_ns();
 		if (st != 200) {
-			error_seen("POST /api/jobs/:id/submit", st, w->buf);
+			error_seen("POST /api/jobs/:id/submit", st, w->conn.buf);
 			continue;
 		}
 		lat_add(&w->l[S_SUBMIT], t2 - t);
@@ -263,23 +163,6 @@ static double pct_ms(const uint64_t *v, size_t n, double q)
 	return (double)v[i - 1] / 1e6;
 }
 
-static int read_keys(const char *file, char **keys, int max)
-{
-	FILE *f = fopen(file, "r");
-	if (!f) {
-		perror(file);
-		return -1;
-	}
-	char line[512];
-	int n = 0;
-	while (n < max && fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (*line)
-			keys[n++] = strdup(line);
-	}
-	fclose(f);
-	return n;
-}
 
 int main(int argc, char **argv)
 {
@@ -306,15 +189,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *host = argv[optind], *port = argv[optind + 1];
-	snprintf(g_hostport, sizeof g_hostport, "%s:%s", host, port);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	int rc = getaddrinfo(host, port, &hints, &g_addr);
-	if (rc != 0) {
-		fprintf(stderr, "market: %s: %s\n", g_hostport, gai_strerror(rc));
+	if (bh_target_resolve(&g_target, host, port) != 0)
 		return 1;
-	}
 	char *ukeys[MAX_KEYS], *akeys[MAX_KEYS];
-	int nu = read_keys(ufile, ukeys, MAX_KEYS), na = read_keys(afile, akeys, MAX_KEYS);
+	int nu = bh_read_keys(ufile, ukeys, MAX_KEYS), na = bh_read_keys(afile, akeys, MAX_KEYS);
 	if (nu < 1 || na < 1) {
 		fprintf(stderr, "market: no user or agent keys\n");
 		return 1;
@@ -326,16 +204,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nw; i++) {
 		ws[i].agent = i >= nu;
 		ws[i].key = ws[i].agent ? akeys[i - nu] : ukeys[i];
-		ws[i].fd = -1;
-		if (conn_open(&ws[i]) != 0) {
-			fprintf(stderr, "market: cannot connect to %s: %s\n", g_hostport,
+		ws[i].conn.fd = -1;
+		if (bh_conn_open(&ws[i].conn, &g_target) != 0) {
+			fprintf(stderr, "market: cannot connect to %s: %s\n", g_target.hostport,
 				strerror(errno));
 			return 1;
 		}
 	}
 	struct rusage ru0, ru1;
 	getrusage(RUSAGE_SELF, &ru0);
-	g_t0 = now_ns();
+	g_t0 = bh_now_ns();
 	for (int i = 0; i < nw; i++)
 		if (pthread_create(&ws[i].th, NULL, ws[i].agent ? agent_main : user_main, &ws[i]) !=
 		    0) {
@@ -356,7 +234,7 @@ int main(int argc, char **argv)
 		pthread_join(ws[i].th, NULL);
 	uint64_t t_end = atomic_load(&g_t_last);
 	if (!t_end)
-		t_end = now_ns();
+		t_end = bh_now_ns();
 	getrusage(RUSAGE_SELF, &ru1);
 	double wall = (double)(t_end - g_t0) / 1e9;
 	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
@@ -390,6 +268,6 @@ int main(int argc, char **argv)
 		free(all);
 	}
 	printf("}\n");
-	freeaddrinfo(g_addr);
+	bh_target_free(&g_target);
 	return atomic_load(&g_errors) ? 1 : 0;
 }

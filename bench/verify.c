@@ -1,21 +1,18 @@
 /* Makes marketplace jobs for bench/verify: submitted with an output and an output_schema, or just created. */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "blockhttp.h"
+
 /*
- * The same client as bench/market.c (one thread and one keep-alive
+ * The same client as bench/market.c (bench/blockhttp.c: one thread and one keep-alive
  * connection per key, blocking sockets, one request in flight), with a
  * job's output_schema and output from files:
  *
@@ -34,12 +31,9 @@
 	"usage: %s -n JOBS -u USER_KEYS_FILE [-a AGENT_KEYS_FILE] [-s SCHEMA_FILE]\n" \
 	"          [-o OUTPUT_FILE] [-c] [-i IDS_FILE] HOST PORT\n"
 #define MAX_KEYS 1024
-#define BUF_BYTES 65536
-#define REQ_BYTES 65536
 #define EMPTY_PULL_WAIT_US 1000
 
-static struct addrinfo *g_addr;
-static char g_hostport[300];
+static bh_target g_target;
 static long g_jobs;
 static int g_create_only;
 static const char *g_create_rest; /* the create body after the job's number */
@@ -53,88 +47,8 @@ typedef struct worker {
 	pthread_t th;
 	const char *key;
 	int agent;
-	int fd;
-	char req[REQ_BYTES];
-	char buf[BUF_BYTES];
+	bh_conn conn;
 } worker;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int conn_open(worker *w)
-{
-	w->fd = socket(g_addr->ai_family, SOCK_STREAM, 0);
-	if (w->fd < 0)
-		return -1;
-	int one = 1;
-	setsockopt(w->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(w->fd, g_addr->ai_addr, g_addr->ai_addrlen) != 0) {
-		close(w->fd);
-		w->fd = -1;
-		return -1;
-	}
-	return 0;
-}
-
-/* One request and its response; the body lands in w->buf (NUL-terminated). Returns the status or -1. */
-static int http(worker *w, const char *path, const char *body)
-{
-	int n = snprintf(w->req, sizeof w->req,
-			 "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-			 path, g_hostport, w->key, strlen(body), body);
-	if (n < 0 || (size_t)n >= sizeof w->req)
-		return -1;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t len = 0;
-		if (w->fd < 0 && conn_open(w) != 0)
-			return -1;
-		if (send(w->fd, w->req, (size_t)n, MSG_NOSIGNAL) != n)
-			goto broken;
-		char *head_end = NULL;
-		while (!head_end) {
-			if (len == BUF_BYTES - 1)
-				goto broken;
-			ssize_t got = recv(w->fd, w->buf + len, BUF_BYTES - 1 - len, 0);
-			if (got <= 0)
-				goto broken;
-			len += (size_t)got;
-			w->buf[len] = '\0';
-			head_end = strstr(w->buf, "\r\n\r\n");
-		}
-		int status = 0;
-		if (sscanf(w->buf, "HTTP/1.%*d %d", &status) != 1)
-			goto broken;
-		long clen = 0;
-		for (char *h = strstr(w->buf, "\r\n"); h && h < head_end; h = strstr(h + 2, "\r\n"))
-			if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
-				clen = strtol(h + 17, NULL, 10);
-		size_t head = (size_t)(head_end + 4 - w->buf);
-		if (head + (size_t)clen >= BUF_BYTES)
-			goto broken;
-		while (len < head + (size_t)clen) {
-			ssize_t got = recv(w->fd, w->buf + len, head + (size_t)clen - len, 0);
-			if (got <= 0)
-				goto broken;
-			len += (size_t)got;
-		}
-		memmove(w->buf, w->buf + head, (size_t)clen);
-		w->buf[clen] = '\0';
-		return status;
-broken:
-		if (w->fd >= 0)
-			close(w->fd);
-		w->fd = -1;
-		if (attempt == 0 && len == 0)
-			continue; /* a keep-alive connection closed under us: once more */
-		return -1;
-	}
-	return -1;
-}
 
 static void error_seen(const char *what, int status, const char *body)
 {
@@ -145,23 +59,6 @@ static void error_seen(const char *what, int status, const char *body)
 		atomic_store(&g_stop, 1); /* something is broken: do not spin */
 }
 
-static int job_id_of(const char *body, char *id, size_t idlen)
-{
-	const char *p = strstr(body, "\"id\":");
-	if (!p)
-		return -1;
-	p += 5;
-	while (*p == ' ')
-		p++;
-	if (*p++ != '"')
-		return -1;
-	size_t n = strcspn(p, "\"");
-	if (n == 0 || n >= idlen)
-		return -1;
-	memcpy(id, p, n);
-	id[n] = '\0';
-	return 0;
-}
 
 static void *user_main(void *arg)
 {
@@ -173,9 +70,9 @@ static void *user_main(void *arg)
 		if (i >= g_jobs)
 			break;
 		snprintf(body, cap, "{\"prompt\":\"Benchmark job %ld: %s", i, g_create_rest);
-		int st = http(w, "/api/jobs/run", body);
-		if (st != 201 || job_id_of(w->buf, id, sizeof id) != 0) {
-			error_seen("POST /api/jobs/run", st, w->buf);
+		int st = bh_post(&w->conn, &g_target, w->key, "/api/jobs/run", body);
+		if (st != 201 || bh_job_id(w->conn.buf, id, sizeof id) != 0) {
+			error_seen("POST /api/jobs/run", st, w->conn.buf);
 			continue;
 		}
 		atomic_fetch_add(&g_created, 1);
@@ -194,27 +91,27 @@ static void *agent_main(void *arg)
 	worker *w = arg;
 	char id[64], path[128];
 	while (!atomic_load(&g_stop) && atomic_load(&g_claimed) < g_jobs) {
-		int st = http(w, "/api/jobs/pull", "{}");
+		int st = bh_post(&w->conn, &g_target, w->key, "/api/jobs/pull", "{}");
 		if (st == 204) {
 			atomic_fetch_add(&g_empty_pulls, 1);
 			usleep(EMPTY_PULL_WAIT_US);
 			continue;
 		}
-		if (st != 200 || job_id_of(w->buf, id, sizeof id) != 0) {
-			error_seen("POST /api/jobs/pull", st, w->buf);
+		if (st != 200 || bh_job_id(w->conn.buf, id, sizeof id) != 0) {
+			error_seen("POST /api/jobs/pull", st, w->conn.buf);
 			continue;
 		}
 		atomic_fetch_add(&g_claimed, 1);
 		snprintf(path, sizeof path, "/api/jobs/%s/accept", id);
-		st = http(w, path, "{}");
+		st = bh_post(&w->conn, &g_target, w->key, path, "{}");
 		if (st != 200) {
-			error_seen("POST /api/jobs/:id/accept", st, w->buf);
+			error_seen("POST /api/jobs/:id/accept", st, w->conn.buf);
 			continue;
 		}
 		snprintf(path, sizeof path, "/api/jobs/%s/submit", id);
-		st = http(w, path, g_submit_body);
+		st = bh_post(&w->conn, &g_target, w->key, path, g_submit_body);
 		if (st != 200) {
-			error_seen("POST /api/jobs/:id/submit", st, w->buf);
+			error_seen("POST /api/jobs/:id/submit", st, w->conn.buf);
 			continue;
 		}
 		atomic_fetch_add(&g_submitted, 1);
@@ -222,23 +119,6 @@ static void *agent_main(void *arg)
 	return NULL;
 }
 
-static int read_keys(const char *file, char **keys, int max)
-{
-	FILE *f = fopen(file, "r");
-	if (!f) {
-		perror(file);
-		return -1;
-	}
-	char line[512];
-	int n = 0;
-	while (n < max && fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (*line)
-			keys[n++] = strdup(line);
-	}
-	fclose(f);
-	return n;
-}
 
 /* A file's text without its trailing newlines; NULL when it cannot be read. */
 static char *slurp(const char *path)
@@ -314,23 +194,18 @@ int main(int argc, char **argv)
 	cap = (output ? strlen(output) : 16) + 32;
 	g_submit_body = malloc(cap);
 	snprintf(g_submit_body, cap, "{\"output\":%s}", output ? output : "{\"ok\":true}");
-	if (strlen(g_create_rest) + 256 > REQ_BYTES / 2 ||
-	    strlen(g_submit_body) + 1024 > REQ_BYTES) {
+	if (strlen(g_create_rest) + 256 > BH_REQ_BYTES / 2 ||
+	    strlen(g_submit_body) + 1024 > BH_REQ_BYTES) {
 		fprintf(stderr, "verify: the schema or the output is too large for this tool\n");
 		return 1;
 	}
 
 	const char *host = argv[optind], *port = argv[optind + 1];
-	snprintf(g_hostport, sizeof g_hostport, "%s:%s", host, port);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	int rc = getaddrinfo(host, port, &hints, &g_addr);
-	if (rc != 0) {
-		fprintf(stderr, "verify: %s: %s\n", g_hostport, gai_strerror(rc));
+	if (bh_target_resolve(&g_target, host, port) != 0)
 		return 1;
-	}
 	char *ukeys[MAX_KEYS], *akeys[MAX_KEYS];
-	int nu = read_keys(ufile, ukeys, MAX_KEYS);
-	int na = g_create_only ? 0 : read_keys(afile, akeys, MAX_KEYS);
+	int nu = bh_read_keys(ufile, ukeys, MAX_KEYS);
+	int na = g_create_only ? 0 : bh_read_keys(afile, akeys, MAX_KEYS);
 	if (nu < 1 || (!g_create_only && na < 1)) {
 		fprintf(stderr, "verify: no user or agent keys\n");
 		return 1;
@@ -346,14 +221,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nw; i++) {
 		ws[i].agent = i >= nu;
 		ws[i].key = ws[i].agent ? akeys[i - nu] : ukeys[i];
-		ws[i].fd = -1;
-		if (conn_open(&ws[i]) != 0) {
-			fprintf(stderr, "verify: cannot connect to %s: %s\n", g_hostport,
+		ws[i].conn.fd = -1;
+		if (bh_conn_open(&ws[i].conn, &g_target) != 0) {
+			fprintf(stderr, "verify: cannot connect to %s: %s\n", g_target.hostport,
 				strerror(errno));
 			return 1;
 		}
 	}
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bh_now_ns();
 	for (int i = 0; i < nw; i++)
 		if (pthread_create(&ws[i].th, NULL, ws[i].agent ? agent_main : user_main, &ws[i]) !=
 		    0) {
@@ -367,7 +242,7 @@ int main(int argc, char **argv)
 			&g_created); /* some creates failed: the agents stop at what exists */
 	for (int i = nu; i < nw; i++)
 		pthread_join(ws[i].th, NULL);
-	double wall = (double)(now_ns() - t0) / 1e9;
+	double wall = (double)(bh_now_ns() - t0) / 1e9;
 	if (g_ids)
 		fclose(g_ids);
 	long done = g_create_only ? atomic_load(&g_created) : atomic_load(&g_submitted);
@@ -377,6 +252,6 @@ int main(int argc, char **argv)
 	       g_jobs, atomic_load(&g_created), atomic_load(&g_submitted), nu, na, wall,
 	       (double)done / wall, atomic_load(&g_empty_pulls), atomic_load(&g_errors),
 	       output ? strlen(output) : 0);
-	freeaddrinfo(g_addr);
+	bh_target_free(&g_target);
 	return atomic_load(&g_errors) ? 1 : 0;
 }
