@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "gateway.h"
 #include "jobs.h"
 #include "log.h"
@@ -11,7 +12,11 @@
 #include "strmap.h"
 #include "verification.h"
 
-/* A comment line this often keeps idle connections (and proxies) open. */
+/*
+ * A comment line keeps idle connections (and proxies) open: sent to a
+ * client to which nothing was written for this long, so that the clients'
+ * keep-alives are spread over time instead of written all in one loop turn.
+ */
 #define KEEPALIVE_SECONDS 15
 /* What a client waits before reconnecting, sent once (`retry:`). */
 #define RETRY_MS 3000
@@ -35,6 +40,7 @@ typedef struct sub {
 	http_req *req;
 	char last[STREAM_ID_MAX]; /* the last entry sent */
 	char kind[16];		  /* market, dispatch: the words of its statuses */
+	int64_t written_ms;	  /* monotonic: when something was last written to it */
 	int joined;		  /* in its topic's list (else still reading the past) */
 	/* attempts whose verdict the client has: their entries are not sent again
 	 * (a verdict made from the stored row and the real one have two ids) */
@@ -72,7 +78,7 @@ typedef struct hub {
 	char index_last[STREAM_ID_MAX]; /* position in the index; "" to find (then sweep) */
 	int notifying;			/* a command of the notifier in flight */
 	int ticks;			/* since the last sweep */
-	struct event *ev_tick, *ev_keepalive;
+	struct event *ev_tick;
 	metric *m_clients;
 	int clients;
 } hub;
@@ -227,6 +233,7 @@ static int send_entry(sub *s, const char *id, const char *event, const json_t *d
 	if (frame) {
 		int len = snprintf(frame, n, "id: %s\nevent: %s\ndata: %s\n\n", id, event, text);
 		http_stream_write(s->req, frame, (size_t)len);
+		s->written_ms = clock_mono_ms();
 		free(frame);
 	}
 	free(own);
@@ -514,6 +521,21 @@ static void hub_notify(hub *h)
 	redis_command_argv(h->notifier, on_notified, h, 8, argv, NULL);
 }
 
+/* Writes the keep-alive comment to the clients to which nothing was written for a while. */
+static void hub_keepalive(hub *h)
+{
+	static const char comment[] = ": keep-alive\n\n";
+	int64_t now = clock_mono_ms();
+	size_t cursor = 0;
+	void *v;
+	while (strmap_next(h->topics, &cursor, NULL, &v))
+		for (sub *s = ((topic *)v)->subs; s; s = s->next)
+			if (s->req && now - s->written_ms >= KEEPALIVE_SECONDS * 1000) {
+				http_stream_write(s->req, comment, sizeof comment - 1);
+				s->written_ms = now;
+			}
+}
+
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -524,20 +546,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 		hub_sweep(h);
 	}
 	hub_notify(h);
-}
-
-static void keepalive(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	hub *h = arg;
-	static const char comment[] = ": keep-alive\n\n";
-	size_t cursor = 0;
-	void *v;
-	while (strmap_next(h->topics, &cursor, NULL, &v))
-		for (sub *s = ((topic *)v)->subs; s; s = s->next)
-			if (s->req)
-				http_stream_write(s->req, comment, sizeof comment - 1);
+	hub_keepalive(h);
 }
 
 /* ===== A new client ===== */
@@ -658,6 +667,7 @@ static void on_job_log(void *arg, const char *status, const char *kind, json_t *
 	char retry[32];
 	int n = snprintf(retry, sizeof retry, "retry: %d\n\n", RETRY_MS);
 	http_stream_write(req, retry, (size_t)n);
+	s->written_ms = clock_mono_ms();
 	for (i = first; i < upto && i < json_array_size(entries); i++) {
 		e = json_array_get(entries, i);
 		send_entry(s, json_string_value(json_object_get(e, "id")) ?: "",
@@ -729,12 +739,10 @@ int gw_log_routes(gateway *gw, http_server *http)
 	h->notifier = redis_client_new(base, cfg->redis_host, cfg->redis_port, cfg->redis_db,
 				       cfg->redis_password, "logs-notifier");
 	h->ev_tick = event_new(base, -1, EV_PERSIST, tick, h);
-	h->ev_keepalive = event_new(base, -1, EV_PERSIST, keepalive, h);
-	if (!h->topics || !h->reader || !h->notifier || !h->ev_tick || !h->ev_keepalive)
+	if (!h->topics || !h->reader || !h->notifier || !h->ev_tick)
 		return -1;
-	struct timeval t = { 0, TICK_MS * 1000 }, k = { KEEPALIVE_SECONDS, 0 };
+	struct timeval t = { 0, TICK_MS * 1000 };
 	event_add(h->ev_tick, &t);
-	event_add(h->ev_keepalive, &k);
 	h->m_clients = metrics_gauge("errand_sse_clients",
 				     "Clients reading a job's verification log (SSE).");
 	redis_client_start(h->reader);
@@ -747,8 +755,6 @@ void gw_log_routes_free(void)
 	hub *h = &the_hub;
 	if (h->ev_tick)
 		event_free(h->ev_tick);
-	if (h->ev_keepalive)
-		event_free(h->ev_keepalive);
 	/* reads in flight fail now and let their topics go */
 	redis_client_free(h->reader);
 	redis_client_free(h->notifier);
