@@ -26,7 +26,9 @@
  * entries a second for SECONDS to the jobs' log streams <PREFIX>logs:<id>
  * in turn, with the fields the verifier writes (event "log", data {attempt,
  * step, level, message, at}), the message holding the writer's
- * CLOCK_MONOTONIC time in ns just before the XADD was sent. Each client
+ * CLOCK_MONOTONIC time in ns just before the XADD was sent, each followed
+ * in the same round trip by the XADD of {job_id} to the index stream
+ * <PREFIX>logs that the verifier also writes. Each client
  * parses its event stream (chunked or not) and takes, for each data line,
  * the delay from that time to its receipt. One thread reads every client
  * (libevent, plain non-blocking sockets).
@@ -188,7 +190,8 @@ static void *writer_main(void *arg)
 	g_redis_cpu0 = cpu_ticks(g_redis_pid);
 	uint64_t t0 = now_ns(), step = (uint64_t)(1e9 / g_rate);
 	atomic_store(&g_write_t0, t0);
-	char key[512], data[512], at[40];
+	char key[512], index[512], data[512], at[40];
+	snprintf(index, sizeof index, "%slogs", g_prefix);
 	for (long k = 0; k < total; k++) {
 		uint64_t due = t0 + (uint64_t)k * step;
 		struct timespec ts = { (time_t)(due / 1000000000ULL), (long)(due % 1000000000ULL) };
@@ -212,17 +215,22 @@ static void *writer_main(void *arg)
 			(unsigned long long)t, k, at);
 		/* counted before the entry can arrive */
 		atomic_fetch_add(&g_expected, g_baseline ? 1 : g_clients_of_job[j]);
-		redisReply *r =
-			redisCommand(c, "XADD %s MAXLEN ~ 10000 * event log data %s", key, data);
+		/* as the verifier: the entry, then in the same round trip its job's id to the index */
+		redisAppendCommand(c, "XADD %s MAXLEN ~ 10000 * event log data %s", key, data);
+		redisAppendCommand(c, "XADD %s MAXLEN ~ 10000 * job_id %s", index, g_jobs[j]);
+		redisReply *r = NULL, *note = NULL;
+		if (redisGetReply(c, (void **)&r) == REDIS_OK)
+			redisGetReply(c, (void **)&note);
 		g_xadd_rtt[g_xadd_rtt_n++] = now_ns() - t;
-		if (!r || r->type != REDIS_REPLY_STRING) {
+		if (!r || r->type != REDIS_REPLY_STRING || !note || note->type != REDIS_REPLY_STRING) {
 			atomic_fetch_add(&g_xadd_errors, 1);
-			if (!r) {
+			if (!r || !note) {
 				redisFree(c);
 				c = redis_open();
 			}
 		}
 		freeReplyObject(r);
+		freeReplyObject(note);
 		atomic_fetch_add(&g_written, 1);
 	}
 	redisFree(c);

@@ -4,20 +4,34 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "gateway.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
+#include "strmap.h"
 #include "verification.h"
 
-/* A comment line this often keeps idle connections (and proxies) open. */
+/*
+ * A comment line keeps idle connections (and proxies) open: sent to a
+ * client to which nothing was written for this long, so that the clients'
+ * keep-alives are spread over time instead of written all in one loop turn.
+ */
 #define KEEPALIVE_SECONDS 15
 /* What a client waits before reconnecting, sent once (`retry:`). */
 #define RETRY_MS 3000
-/* The live read blocks this long, so that new jobs join it soon. */
-#define READ_BLOCK_MS 200
+/* Entries of one stream a read returns at most (the rest is read next). */
 #define READ_COUNT 200
+/* The safety net: every followed stream is read this often, this many per XREAD. */
+#define SWEEP_MS 1000
+#define SWEEP_BATCH 500
+/* The hub's timer: a lost wait on the index is made again this soon. */
+#define TICK_MS 100
+/* The wait on the index stream; an answer at the latest this often keeps health PINGs going. */
+#define NOTIFY_BLOCK_MS 1000
+#define NOTIFY_COUNT 1000
 #define STREAM_ID_MAX 48
+#define STREAM_KEY_MAX 256
 
 /* One client reading one job's log. */
 typedef struct sub {
@@ -26,28 +40,45 @@ typedef struct sub {
 	http_req *req;
 	char last[STREAM_ID_MAX]; /* the last entry sent */
 	char kind[16];		  /* market, dispatch: the words of its statuses */
+	int64_t written_ms;	  /* monotonic: when something was last written to it */
 	int joined;		  /* in its topic's list (else still reading the past) */
 	/* attempts whose verdict the client has: their entries are not sent again
 	 * (a verdict made from the stored row and the real one have two ids) */
 	json_int_t settled;
 } sub;
 
-/* A job's log stream with its readers. */
+/*
+ * A job's log stream with its readers. Every entry up to `last` has been
+ * handed to each joined reader (which skips what it has); at most one read
+ * of the stream is in flight.
+ */
 typedef struct topic {
-	struct topic *next;
-	char key[256];
-	char last[STREAM_ID_MAX]; /* the live read's position */
+	char key[STREAM_KEY_MAX];
+	size_t keylen;
+	char last[STREAM_ID_MAX]; /* the hub's position; set when the first reader joins */
 	sub *subs;
 	int catching_up; /* subscriptions still reading the past */
+	int reading;	 /* a read is in flight (alone or in a sweep): the topic stays */
+	int again;	 /* news came, or more is there, while reading: read once more */
+	int rewound;	 /* `last` went back while reading: that read's entries are dropped */
 } topic;
 
-/* The hub: one Redis connection reads every followed stream for every client. */
+/*
+ * The hub: for the whole gateway, one Redis connection reads the followed
+ * streams (XREAD without BLOCK, each from the hub's position in it) and
+ * one waits on the index stream <prefix>logs, whose entries name the jobs
+ * whose log has news; every followed stream is also read once a second, so
+ * that an index entry lost or never written delays an entry but loses none.
+ */
 typedef struct hub {
 	gateway *gw;
-	redis_client *reader;
-	topic *topics;
-	int reading;
-	struct event *ev_tick, *ev_keepalive;
+	redis_client *reader, *notifier;
+	strmap *topics; /* stream key → topic */
+	char index_key[STREAM_KEY_MAX];
+	char index_last[STREAM_ID_MAX]; /* position in the index; "" to find (then sweep) */
+	int notifying;			/* a command of the notifier in flight */
+	int ticks;			/* since the last sweep */
+	struct event *ev_tick;
 	metric *m_clients;
 	int clients;
 } hub;
@@ -82,9 +113,7 @@ static int id_cmp(const char *a, const char *b)
 	return as < bs ? -1 : as > bs;
 }
 
-/* ===== Sending ===== */
-
-static void hub_read(hub *h);
+/* ===== Topics and subscriptions ===== */
 
 static void sub_unlink(sub *s)
 {
@@ -99,20 +128,34 @@ static void sub_unlink(sub *s)
 	s->topic = NULL;
 }
 
-/* Drops topics nobody reads any more. */
-static void hub_prune(hub *h)
+/* Frees `t` when nobody reads it any more and no read holds it. NULL-safe. */
+static void topic_release(hub *h, topic *t)
 {
-	for (topic **p = &h->topics; *p;) {
-		topic *t = *p;
-		if (!t->subs && !t->catching_up) {
-			*p = t->next;
-			free(t);
-		} else {
-			p = &t->next;
-		}
-	}
+	if (!t || t->subs || t->catching_up || t->reading)
+		return;
+	strmap_remove(h->topics, t->key);
+	free(t);
 }
 
+/* The topic of stream `key`, made when new. NULL when out of memory. */
+static topic *topic_for(hub *h, const char *key)
+{
+	topic *t = strmap_get(h->topics, key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	snprintf(t->key, sizeof t->key, "%s", key);
+	t->keylen = strlen(t->key);
+	if (strmap_put(h->topics, t->key, t) != 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Forgets a subscription (not its topic: the caller releases that). */
 static void sub_free(sub *s)
 {
 	if (s->joined)
@@ -132,11 +175,12 @@ static void on_closed(void *arg)
 	s->req = NULL;
 	if (!s->joined)
 		return;
+	topic *t = s->topic;
 	sub_free(s);
-	hub_prune(&the_hub);
+	topic_release(&the_hub, t);
 }
 
-/* Ends the client's stream after a verdict. */
+/* Ends the client's stream after a verdict (not its topic: the caller releases that). */
 static void sub_end(sub *s)
 {
 	http_req *req = s->req;
@@ -146,196 +190,409 @@ static void sub_end(sub *s)
 		http_stream_end(req);
 }
 
+/* ===== Sending ===== */
+
 /*
- * Sends one entry {id, event, data} if it is after what the client has.
- * Returns 1 when it was a verdict (the stream is over), else 0.
+ * Sends one entry {id, event, data} if it is after what the client has;
+ * `text` is data as compact JSON when the caller has it (not for a
+ * verdict, whose status is put in the job's words), else NULL. Returns 1
+ * when it was a verdict (the stream is over), else 0.
  */
-static int send_entry(sub *s, const char *id, const char *event, const json_t *data)
+static int send_entry(sub *s, const char *id, const char *event, const json_t *data,
+		      const char *text)
 {
 	if (!s->req || id_cmp(id, s->last) <= 0)
 		return 0;
 	json_t *attempt = json_object_get(data, "attempt");
 	if (json_is_integer(attempt) && json_integer_value(attempt) <= s->settled)
 		return 0;
-	json_t *copy = json_deep_copy(data);
 	int verdict = strcmp(event, "verdict") == 0;
 	if (verdict && json_is_integer(attempt))
 		s->settled = json_integer_value(attempt);
-	if (verdict && json_is_object(copy)) {
-		/* statuses in the words of the job's own API */
-		const char *st = json_string_value(json_object_get(copy, "status"));
-		if (st)
-			json_object_set_new(copy, "status",
-					    json_string(strcmp(s->kind, "market") == 0
-								? jobs_market_status(st)
-								: jobs_dispatch_status(st)));
+	char *own = NULL;
+	if (!text || verdict) {
+		json_t *copy = json_deep_copy(data);
+		if (verdict && json_is_object(copy)) {
+			/* statuses in the words of the job's own API */
+			const char *st = json_string_value(json_object_get(copy, "status"));
+			if (st)
+				json_object_set_new(
+					copy, "status",
+					json_string(strcmp(s->kind, "market") == 0
+							    ? jobs_market_status(st)
+							    : jobs_dispatch_status(st)));
+		}
+		own = json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(copy);
+		if (!own)
+			return 0;
+		text = own;
 	}
-	char *text = json_dumps(copy, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(copy);
-	if (!text)
-		return 0;
 	size_t n = strlen(id) + strlen(event) + strlen(text) + 32;
 	char *frame = malloc(n);
 	if (frame) {
 		int len = snprintf(frame, n, "id: %s\nevent: %s\ndata: %s\n\n", id, event, text);
 		http_stream_write(s->req, frame, (size_t)len);
+		s->written_ms = clock_mono_ms();
 		free(frame);
 	}
-	free(text);
+	free(own);
 	snprintf(s->last, sizeof s->last, "%s", id);
 	return verdict;
 }
 
-/* Sends a Redis stream entry ([id, [field, value, …]]): fields `event` and `data`. */
-static int send_redis_entry(sub *s, const redisReply *e)
+/*
+ * Reads a Redis stream entry ([id, [field, value, …]]) with fields `event`
+ * and `data`: `*id` and `*event` point into the reply, `*data` is new.
+ * Returns 0, or -1 when it is not such an entry.
+ */
+static int entry_parse(const redisReply *e, const char **id, const char **event, json_t **data)
 {
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
-		return 0;
+		return -1;
 	const redisReply *f = e->element[1];
-	const char *event = NULL, *data = NULL;
+	const char *text = NULL;
+	*event = NULL;
 	for (size_t i = 0; i + 1 < f->elements; i += 2) {
 		if (f->element[i]->type != REDIS_REPLY_STRING ||
 		    f->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
 		if (strcmp(f->element[i]->str, "event") == 0)
-			event = f->element[i + 1]->str;
+			*event = f->element[i + 1]->str;
 		else if (strcmp(f->element[i]->str, "data") == 0)
-			data = f->element[i + 1]->str;
+			text = f->element[i + 1]->str;
 	}
-	if (!event || !data)
-		return 0;
+	if (!*event || !text)
+		return -1;
 	json_error_t jerr;
-	json_t *d = json_loads(data, JSON_DECODE_ANY, &jerr);
-	int verdict = d ? send_entry(s, e->element[0]->str, event, d) : 0;
-	json_decref(d);
-	return verdict;
+	*data = json_loads(text, JSON_DECODE_ANY, &jerr);
+	*id = e->element[0]->str;
+	return *data ? 0 : -1;
 }
 
 /* ===== The live read ===== */
 
-static void on_read(void *arg, redisReply *reply, const char *error)
+static void topic_read(hub *h, topic *t);
+
+/*
+ * Hands the entries one read of `t` returned (a reply's [id, fields]
+ * array, or NULL for none) to its readers, each entry parsed and, but for
+ * a verdict, dumped once.
+ */
+static void topic_deliver(topic *t, const redisReply *entries)
 {
-	hub *h = arg;
-	h->reading = 0;
+	if (t->rewound) {
+		/* a reader joined behind this read's start: read again from its position */
+		t->again = 1;
+		return;
+	}
+	size_t n = entries && entries->type == REDIS_REPLY_ARRAY ? entries->elements : 0;
+	for (size_t k = 0; k < n; k++) {
+		const redisReply *e = entries->element[k];
+		const char *id, *event;
+		json_t *data = NULL;
+		if (entry_parse(e, &id, &event, &data) != 0) {
+			json_decref(data);
+			if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+			    e->element[0]->type == REDIS_REPLY_STRING)
+				snprintf(t->last, sizeof t->last, "%s", e->element[0]->str);
+			continue;
+		}
+		snprintf(t->last, sizeof t->last, "%s", id);
+		char *text = strcmp(event, "verdict") == 0
+				     ? NULL
+				     : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+		for (sub *s = t->subs, *next; s; s = next) {
+			next = s->next;
+			if (send_entry(s, id, event, data, text))
+				sub_end(s);
+		}
+		free(text);
+		json_decref(data);
+	}
+	if (n >= READ_COUNT)
+		t->again = 1; /* there may be more */
+}
+
+/* A read of `t` is over: read again if asked, else let it go if unused. */
+static void topic_read_done(hub *h, topic *t, const char *error)
+{
+	t->reading = 0;
+	if (error)
+		t->again = 0; /* the next sweep reads it */
+	if (t->again)
+		topic_read(h, t);
+	else
+		topic_release(h, t);
+}
+
+static void on_topic_read(void *arg, redisReply *reply, const char *error)
+{
+	topic *t = arg;
+	if (!error && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+		const redisReply *st = reply->element[0];
+		if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
+			topic_deliver(t, st->element[1]);
+	} else if (!error) {
+		topic_deliver(t, NULL); /* nil: nothing new */
+	}
+	topic_read_done(&the_hub, t, error);
+}
+
+/* Reads `t` from the hub's position in it, now or once the read in flight is over. */
+static void topic_read(hub *h, topic *t)
+{
+	if (t->reading) {
+		t->again = 1;
+		return;
+	}
+	if (!t->subs)
+		return;
+	char count[16];
+	snprintf(count, sizeof count, "%d", READ_COUNT);
+	const char *argv[] = { "XREAD", "COUNT", count, "STREAMS", t->key, t->last };
+	t->reading = 1;
+	t->again = 0;
+	t->rewound = 0;
+	redis_command_argv(h->reader, on_topic_read, t, 6, argv, NULL);
+}
+
+/* ===== The safety net: every followed stream, in batches ===== */
+
+typedef struct sweep {
+	int n;
+	topic *topics[SWEEP_BATCH];
+} sweep;
+
+static void on_sweep(void *arg, redisReply *reply, const char *error)
+{
+	sweep *b = arg;
+	hub *h = &the_hub;
 	if (!error && reply && reply->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < reply->elements; i++) {
 			const redisReply *st = reply->element[i];
-			if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+			if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+			    st->element[0]->type != REDIS_REPLY_STRING)
 				continue;
-			topic *t = h->topics;
-			while (t && strcmp(t->key, st->element[0]->str) != 0)
-				t = t->next;
-			const redisReply *entries = st->element[1];
-			for (size_t k = 0; t && k < entries->elements; k++) {
-				const redisReply *e = entries->element[k];
-				if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-				    e->element[0]->type == REDIS_REPLY_STRING)
-					snprintf(t->last, sizeof t->last, "%s", e->element[0]->str);
-				for (sub *s = t->subs, *next; s; s = next) {
-					next = s->next;
-					if (send_redis_entry(s, e))
-						sub_end(s);
-				}
-			}
+			topic *t = strmap_get(h->topics, st->element[0]->str);
+			if (t && t->reading)
+				topic_deliver(t, st->element[1]);
 		}
-		hub_prune(h);
 	}
-	if (!error)
-		hub_read(h);
+	for (int i = 0; i < b->n; i++)
+		topic_read_done(h, b->topics[i], error);
+	free(b);
 }
 
-/* XREAD BLOCK on every followed stream, each from the hub's position in it. */
-static void hub_read(hub *h)
+/* One XREAD of the batch's streams, each from the hub's position in it. */
+static void sweep_send(hub *h, sweep *b)
 {
-	if (h->reading || !h->topics || !redis_ready(h->reader))
-		return;
-	int n = 0;
-	for (topic *t = h->topics; t; t = t->next)
-		n++;
-	const char **argv = calloc((size_t)(6 + 2 * n), sizeof *argv);
-	if (!argv)
-		return;
-	char block[16], count[16];
-	snprintf(block, sizeof block, "%d", READ_BLOCK_MS);
+	const char *argv[4 + 2 * SWEEP_BATCH];
+	size_t lens[4 + 2 * SWEEP_BATCH];
+	char count[16];
 	snprintf(count, sizeof count, "%d", READ_COUNT);
 	int a = 0;
 	argv[a++] = "XREAD";
 	argv[a++] = "COUNT";
 	argv[a++] = count;
-	argv[a++] = "BLOCK";
-	argv[a++] = block;
 	argv[a++] = "STREAMS";
-	for (topic *t = h->topics; t; t = t->next)
-		argv[a++] = t->key;
-	for (topic *t = h->topics; t; t = t->next)
-		argv[a++] = t->last[0] ? t->last : "0-0";
-	h->reading = 1;
-	redis_command_argv(h->reader, on_read, h, a, argv, NULL);
-	free(argv);
+	for (int i = 0; i < a; i++)
+		lens[i] = strlen(argv[i]);
+	for (int i = 0; i < b->n; i++, a++) {
+		argv[a] = b->topics[i]->key;
+		lens[a] = b->topics[i]->keylen;
+	}
+	for (int i = 0; i < b->n; i++, a++) {
+		argv[a] = b->topics[i]->last;
+		lens[a] = strlen(b->topics[i]->last);
+	}
+	redis_command_argv(h->reader, on_sweep, b, a, argv, lens);
+}
+
+/* Reads every followed stream that no read holds, SWEEP_BATCH a command. */
+static void hub_sweep(hub *h)
+{
+	if (!redis_ready(h->reader))
+		return;
+	sweep *b = NULL;
+	size_t cursor = 0;
+	void *v;
+	while (strmap_next(h->topics, &cursor, NULL, &v)) {
+		topic *t = v;
+		if (t->reading || !t->subs)
+			continue;
+		if (!b && !(b = calloc(1, sizeof *b)))
+			return;
+		t->reading = 1;
+		t->again = 0;
+		t->rewound = 0;
+		b->topics[b->n++] = t;
+		if (b->n == SWEEP_BATCH) {
+			sweep_send(h, b);
+			b = NULL;
+		}
+	}
+	if (b)
+		sweep_send(h, b);
+}
+
+/* ===== The index: which logs have news ===== */
+
+static void hub_notify(hub *h);
+
+static void on_notified(void *arg, redisReply *reply, const char *error)
+{
+	hub *h = arg;
+	h->notifying = 0;
+	if (error) {
+		/* connection lost (or the key is no stream): find the position again and sweep */
+		h->index_last[0] = '\0';
+		return; /* the next tick starts again */
+	}
+	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
+		const redisReply *entries = reply->element[0]->element[1];
+		const char *prefix = h->gw->cfg->stream_prefix;
+		for (size_t k = 0; entries->type == REDIS_REPLY_ARRAY && k < entries->elements;
+		     k++) {
+			const redisReply *e = entries->element[k];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+			    e->element[0]->type != REDIS_REPLY_STRING ||
+			    e->element[1]->type != REDIS_REPLY_ARRAY)
+				continue;
+			snprintf(h->index_last, sizeof h->index_last, "%s", e->element[0]->str);
+			const redisReply *f = e->element[1];
+			for (size_t i = 0; i + 1 < f->elements; i += 2) {
+				if (f->element[i]->type != REDIS_REPLY_STRING ||
+				    f->element[i + 1]->type != REDIS_REPLY_STRING ||
+				    strcmp(f->element[i]->str, VERIFY_LOG_INDEX_FIELD) != 0)
+					continue;
+				char key[STREAM_KEY_MAX];
+				snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", prefix,
+					 f->element[i + 1]->str);
+				topic *t = strmap_get(h->topics, key);
+				if (t)
+					topic_read(h, t);
+			}
+		}
+	}
+	hub_notify(h);
+}
+
+static void on_index_position(void *arg, redisReply *reply, const char *error)
+{
+	hub *h = arg;
+	h->notifying = 0;
+	if (error || !reply || reply->type != REDIS_REPLY_ARRAY)
+		return; /* the next tick tries again */
+	const redisReply *e = reply->elements ? reply->element[0] : NULL;
+	snprintf(h->index_last, sizeof h->index_last, "%s",
+		 e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+				 e->element[0]->type == REDIS_REPLY_STRING
+			 ? e->element[0]->str
+			 : "0-0");
+	/* what came before that position without news reaching the hub */
+	hub_sweep(h);
+	hub_notify(h);
+}
+
+/*
+ * Waits for the index's next entries (XREAD BLOCK from the hub's position
+ * in it). With no position yet — at start, after the connection was lost —
+ * takes the index's last entry as the position first, then reads every
+ * followed stream once.
+ */
+static void hub_notify(hub *h)
+{
+	if (h->notifying || !redis_ready(h->notifier))
+		return;
+	h->notifying = 1;
+	if (!h->index_last[0]) {
+		const char *argv[] = { "XREVRANGE", h->index_key, "+", "-", "COUNT", "1" };
+		redis_command_argv(h->notifier, on_index_position, h, 6, argv, NULL);
+		return;
+	}
+	char block[16], count[16];
+	snprintf(block, sizeof block, "%d", NOTIFY_BLOCK_MS);
+	snprintf(count, sizeof count, "%d", NOTIFY_COUNT);
+	const char *argv[] = { "XREAD", "COUNT",   count,	 "BLOCK",
+			       block,	"STREAMS", h->index_key, h->index_last };
+	redis_command_argv(h->notifier, on_notified, h, 8, argv, NULL);
+}
+
+/* Writes the keep-alive comment to the clients to which nothing was written for a while. */
+static void hub_keepalive(hub *h)
+{
+	static const char comment[] = ": keep-alive\n\n";
+	int64_t now = clock_mono_ms();
+	size_t cursor = 0;
+	void *v;
+	while (strmap_next(h->topics, &cursor, NULL, &v))
+		for (sub *s = ((topic *)v)->subs; s; s = s->next)
+			if (s->req && now - s->written_ms >= KEEPALIVE_SECONDS * 1000) {
+				http_stream_write(s->req, comment, sizeof comment - 1);
+				s->written_ms = now;
+			}
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	hub_read(arg);
-}
-
-static void keepalive(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
 	hub *h = arg;
-	static const char comment[] = ": keep-alive\n\n";
-	for (topic *t = h->topics; t; t = t->next)
-		for (sub *s = t->subs; s; s = s->next)
-			if (s->req)
-				http_stream_write(s->req, comment, sizeof comment - 1);
+	if (++h->ticks >= SWEEP_MS / TICK_MS) {
+		h->ticks = 0;
+		hub_sweep(h);
+	}
+	hub_notify(h);
+	hub_keepalive(h);
 }
 
 /* ===== A new client ===== */
-
-static topic *topic_for(hub *h, const char *key)
-{
-	for (topic *t = h->topics; t; t = t->next)
-		if (strcmp(t->key, key) == 0)
-			return t;
-	topic *t = calloc(1, sizeof *t);
-	if (!t)
-		return NULL;
-	snprintf(t->key, sizeof t->key, "%s", key);
-	t->next = h->topics;
-	h->topics = t;
-	return t;
-}
 
 static void on_range(void *arg, redisReply *reply, const char *error)
 {
 	sub *s = arg;
 	topic *t = s->topic;
+	hub *h = &the_hub;
 	t->catching_up--;
 	if (!s->req) { /* the client left while the past was read */
 		sub_free(s);
-		hub_prune(&the_hub);
+		topic_release(h, t);
 		return;
 	}
 	int ended = 0;
 	if (!error && reply && reply->type == REDIS_REPLY_ARRAY)
-		for (size_t i = 0; i < reply->elements && !ended; i++)
-			ended = send_redis_entry(s, reply->element[i]);
+		for (size_t i = 0; i < reply->elements && !ended; i++) {
+			const char *id, *event;
+			json_t *data = NULL;
+			if (entry_parse(reply->element[i], &id, &event, &data) == 0)
+				ended = send_entry(s, id, event, data, NULL);
+			json_decref(data);
+		}
 	if (ended) {
 		sub_end(s);
-		hub_prune(&the_hub);
+		topic_release(h, t);
 		return;
 	}
-	/* live from here: the hub reads on from the furthest of both positions */
-	if (id_cmp(s->last, t->last) > 0 || !t->last[0])
-		snprintf(t->last, sizeof t->last, "%s", s->last[0] ? s->last : "0-0");
+	/*
+	 * Live from here. The hub's position must not be after the client's:
+	 * what lies between would never reach it. If it is, it goes back (the
+	 * other readers skip what they have) and a read in flight from the
+	 * later position is dropped.
+	 */
+	const char *from = s->last[0] ? s->last : "0-0";
+	if (!t->last[0] || id_cmp(from, t->last) < 0) {
+		if (t->last[0] && t->reading)
+			t->rewound = 1;
+		snprintf(t->last, sizeof t->last, "%s", from);
+	}
 	s->next = t->subs;
 	t->subs = s;
 	s->joined = 1;
-	hub_read(&the_hub);
+	/* what was written since the past was read */
+	topic_read(h, t);
 }
 
 typedef struct logs_req {
@@ -410,19 +667,21 @@ static void on_job_log(void *arg, const char *status, const char *kind, json_t *
 	char retry[32];
 	int n = snprintf(retry, sizeof retry, "retry: %d\n\n", RETRY_MS);
 	http_stream_write(req, retry, (size_t)n);
+	s->written_ms = clock_mono_ms();
 	for (i = first; i < upto && i < json_array_size(entries); i++) {
 		e = json_array_get(entries, i);
 		send_entry(s, json_string_value(json_object_get(e, "id")) ?: "",
 			   json_string_value(json_object_get(e, "event")) ?: "log",
-			   json_object_get(e, "data"));
+			   json_object_get(e, "data"), NULL);
 	}
 	if (has_verdict) {
 		sub_end(s);
 		goto done;
 	}
 	/* the rest is live: read the stream's past from the client's position, then follow it */
-	char key[256], from[STREAM_ID_MAX + 2];
-	snprintf(key, sizeof key, "%slogs:%s", l->gw->cfg->stream_prefix, l->job_id);
+	char key[STREAM_KEY_MAX], from[STREAM_ID_MAX + 2];
+	snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", l->gw->cfg->stream_prefix,
+		 l->job_id);
 	snprintf(from, sizeof from, "(%s", s->last[0] ? s->last : "0-0");
 	topic *t = topic_for(&the_hub, key);
 	if (!t) {
@@ -473,18 +732,21 @@ int gw_log_routes(gateway *gw, http_server *http)
 	const config *cfg = gw->cfg;
 	struct event_base *base = service_base(gw->svc);
 	h->gw = gw;
+	snprintf(h->index_key, sizeof h->index_key, "%s" VERIFY_LOG_INDEX, cfg->stream_prefix);
+	h->topics = strmap_new();
 	h->reader = redis_client_new(base, cfg->redis_host, cfg->redis_port, cfg->redis_db,
 				     cfg->redis_password, "logs-reader");
+	h->notifier = redis_client_new(base, cfg->redis_host, cfg->redis_port, cfg->redis_db,
+				       cfg->redis_password, "logs-notifier");
 	h->ev_tick = event_new(base, -1, EV_PERSIST, tick, h);
-	h->ev_keepalive = event_new(base, -1, EV_PERSIST, keepalive, h);
-	if (!h->reader || !h->ev_tick || !h->ev_keepalive)
+	if (!h->topics || !h->reader || !h->notifier || !h->ev_tick)
 		return -1;
-	struct timeval t = { 0, READ_BLOCK_MS * 1000 }, k = { KEEPALIVE_SECONDS, 0 };
+	struct timeval t = { 0, TICK_MS * 1000 };
 	event_add(h->ev_tick, &t);
-	event_add(h->ev_keepalive, &k);
 	h->m_clients = metrics_gauge("errand_sse_clients",
 				     "Clients reading a job's verification log (SSE).");
 	redis_client_start(h->reader);
+	redis_client_start(h->notifier);
 	return http_route(http, "GET", "/api/jobs/:id/logs", logs_route, gw);
 }
 
@@ -493,12 +755,16 @@ void gw_log_routes_free(void)
 	hub *h = &the_hub;
 	if (h->ev_tick)
 		event_free(h->ev_tick);
-	if (h->ev_keepalive)
-		event_free(h->ev_keepalive);
+	/* reads in flight fail now and let their topics go */
 	redis_client_free(h->reader);
-	while (h->topics) {
-		topic *t = h->topics;
-		h->topics = t->next;
-		free(t);
+	redis_client_free(h->notifier);
+	h->reader = h->notifier = NULL;
+	if (h->topics) {
+		size_t cursor = 0;
+		void *v;
+		while (strmap_next(h->topics, &cursor, NULL, &v))
+			free(v);
+		strmap_free(h->topics);
+		h->topics = NULL;
 	}
 }

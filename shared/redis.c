@@ -193,7 +193,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	client_connect(arg);
 }
 
-/* Starts a connection; AUTH and SELECT are queued ahead of any other command. */
+/* Starts a connection; AUTH, SELECT and CLIENT SETNAME are queued ahead of any other command. */
 static void client_connect(redis_client *c)
 {
 	if (c->ac || c->stopping)
@@ -218,6 +218,8 @@ static void client_connect(redis_client *c)
 		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", c->password);
 	if (c->db)
 		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", c->db);
+	/* so that CLIENT LIST tells the connections apart */
+	redisAsyncCommand(ac, NULL, NULL, "CLIENT SETNAME errand-%s", c->name);
 }
 
 redis_client *redis_client_new(struct event_base *base, const char *host, int port, int db,

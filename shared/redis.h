@@ -18,7 +18,9 @@ typedef void (*redis_reply_cb)(void *arg, redisReply *reply, const char *error);
 
 /*
  * A client for host:port (database `db`, `password` may be NULL); copies
- * its strings. `name` labels logs and metrics ("main", "dispatch-reader").
+ * its strings. `name` labels logs and metrics ("main", "dispatch-reader")
+ * and names the connection in Redis (CLIENT SETNAME errand-<name>; no
+ * spaces).
  */
 redis_client *redis_client_new(struct event_base *base, const char *host, int port, int db,
 			       const char *password, const char *name);

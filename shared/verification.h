@@ -27,6 +27,16 @@
  */
 #define VERIFY_SECRET_MEMBER "secret_sealed"
 
+/*
+ * The log streams (docs/streams.md): <prefix>logs:<job id> holds a job's
+ * log; with each entry the writer XADDs {job_id} to the index <prefix>logs,
+ * from which the gateway learns which logs have news.
+ */
+#define VERIFY_LOG_STREAM "logs:"
+#define VERIFY_LOG_INDEX "logs"
+#define VERIFY_LOG_INDEX_FIELD "job_id"
+#define VERIFY_LOG_INDEX_MAXLEN 10000
+
 /* Outcomes of a settlement. */
 #define VERIFY_OK "ok"
 #define VERIFY_STALE "stale"

@@ -137,12 +137,18 @@ static void on_xadd(void *arg, redisReply *reply, const char *error)
 		settle_now(c);
 }
 
-/* XADDs an entry {event, data} to the job's log stream and keeps it. */
+/*
+ * XADDs an entry {event, data} to the job's log stream and keeps it; then,
+ * on the same connection and so after it, {job_id} to the index stream
+ * that tells the gateways which log has news.
+ */
 static void emit(check *c, const char *event, json_t *data)
 {
 	verifier *v = c->v;
-	char stream[256];
-	snprintf(stream, sizeof stream, "%slogs:%s", v->cfg->stream_prefix, c->job_id);
+	char stream[256], index[256];
+	snprintf(stream, sizeof stream, "%s" VERIFY_LOG_STREAM "%s", v->cfg->stream_prefix,
+		 c->job_id);
+	snprintf(index, sizeof index, "%s" VERIFY_LOG_INDEX, v->cfg->stream_prefix);
 	char *text = json_dumps(data, JSON_COMPACT);
 	json_t *entry = json_pack("{s:n,s:s,s:o}", "id", "event", event, "data", data);
 	xadd_ctx *x = malloc(sizeof *x);
@@ -158,6 +164,8 @@ static void emit(check *c, const char *event, json_t *data)
 	c->xadds++;
 	const char *fields[] = { "event", event, "data", text };
 	redis_xadd(v->redis, stream, LOG_MAXLEN, 2, fields, on_xadd, x);
+	const char *note[] = { VERIFY_LOG_INDEX_FIELD, c->job_id };
+	redis_xadd(v->redis, index, VERIFY_LOG_INDEX_MAXLEN, 1, note, NULL, NULL);
 	free(text);
 }
 
@@ -214,7 +222,8 @@ static void settle_now(check *c)
 	verifier *v = c->v;
 	if (c->settling == 2) {
 		char key[256];
-		snprintf(key, sizeof key, "%slogs:%s", v->cfg->stream_prefix, c->job_id);
+		snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", v->cfg->stream_prefix,
+			 c->job_id);
 		redis_command(v->redis, NULL, NULL, "EXPIRE %s %d", key, LOG_TTL_SECONDS);
 		verification_record_verdict(v->db, c->job_id, c->attempt,
 					    json_array_get(c->log, json_array_size(c->log) - 1));
@@ -461,7 +470,8 @@ static void on_taken(void *arg, const verification_job *j, const char *error)
 		dup_or_null(json_string_value(json_object_get(j->verification, "webhook_url")));
 	c->judge = json_is_true(json_object_get(j->verification, "judge"));
 	char key[256];
-	snprintf(key, sizeof key, "%slogs:%s", c->v->cfg->stream_prefix, c->job_id);
+	snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", c->v->cfg->stream_prefix,
+		 c->job_id);
 	redis_command(c->v->redis, NULL, NULL, "PERSIST %s", key);
 	logf_(c, VERIFY_STEP_START, "info", "verifying attempt %d", c->attempt);
 	run_step(c);
