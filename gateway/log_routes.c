@@ -61,6 +61,7 @@ typedef struct topic {
 	int reading;	 /* a read is in flight (alone or in a sweep): the topic stays */
 	int again;	 /* news came, or more is there, while reading: read once more */
 	int rewound;	 /* `last` went back while reading: that read's entries are dropped */
+	int closing;	 /* the job is finished: after this read, its readers' streams end */
 } topic;
 
 /*
@@ -69,6 +70,10 @@ typedef struct topic {
  * one waits on the index stream <prefix>logs, whose entries name the jobs
  * whose log has news; every followed stream is also read once a second, so
  * that an index entry lost or never written delays an entry but loses none.
+ * Once a second the hub also asks PostgreSQL which followed jobs are
+ * finished: a job cancelled or failed while (or before) it was verified
+ * gets no verdict, and its readers' streams end after what its log holds
+ * (a client that reconnects then gets the rest from PostgreSQL, or 204).
  */
 typedef struct hub {
 	gateway *gw;
@@ -77,6 +82,7 @@ typedef struct hub {
 	char index_key[STREAM_KEY_MAX];
 	char index_last[STREAM_ID_MAX]; /* position in the index; "" to find (then sweep) */
 	int notifying;			/* a command of the notifier in flight */
+	int checking;			/* the query for finished jobs in flight */
 	int ticks;			/* since the last sweep */
 	struct event *ev_tick;
 	metric *m_clients;
@@ -315,16 +321,30 @@ static void topic_deliver(topic *t, const redisReply *entries)
 		t->again = 1; /* there may be more */
 }
 
-/* A read of `t` is over: read again if asked, else let it go if unused. */
+/* Ends the streams of a finished job's readers: no verdict will come. */
+static void topic_close(topic *t)
+{
+	t->closing = 0;
+	while (t->subs)
+		sub_end(t->subs);
+}
+
+/*
+ * A read of `t` is over: read again if asked, else end its readers'
+ * streams if its job is finished, and let it go if unused.
+ */
 static void topic_read_done(hub *h, topic *t, const char *error)
 {
 	t->reading = 0;
 	if (error)
 		t->again = 0; /* the next sweep reads it */
-	if (t->again)
+	if (t->again) {
 		topic_read(h, t);
-	else
-		topic_release(h, t);
+		return;
+	}
+	if (t->closing && !error)
+		topic_close(t);
+	topic_release(h, t);
 }
 
 static void on_topic_read(void *arg, redisReply *reply, const char *error)
@@ -437,6 +457,70 @@ static void hub_sweep(hub *h)
 		sweep_send(h, b);
 }
 
+/* ===== Finished jobs ===== */
+
+static void on_finished(void *arg, int n, const char *const *ids, const int *attempts,
+			const char *error)
+{
+	(void)attempts;
+	hub *h = arg;
+	h->checking = 0;
+	if (error)
+		return; /* asked again at the next sweep */
+	for (int i = 0; i < n; i++) {
+		char key[STREAM_KEY_MAX];
+		snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", h->gw->cfg->stream_prefix,
+			 ids[i]);
+		topic *t = strmap_get(h->topics, key);
+		if (t && t->subs) {
+			/* what the log holds first, then the end */
+			t->closing = 1;
+			topic_read(h, t);
+		}
+	}
+}
+
+/* Asks which followed jobs are finished (one query for all of them). */
+static void hub_check_finished(hub *h)
+{
+	if (h->checking)
+		return;
+	size_t skip = strlen(h->gw->cfg->stream_prefix) + strlen(VERIFY_LOG_STREAM);
+	size_t cap = 64, len = 0;
+	char *list = malloc(cap);
+	if (!list)
+		return;
+	list[len++] = '{';
+	size_t cursor = 0;
+	void *v;
+	while (strmap_next(h->topics, &cursor, NULL, &v)) {
+		topic *t = v;
+		if (!t->subs || t->keylen <= skip)
+			continue;
+		size_t n = t->keylen - skip;
+		if (len + n + 3 > cap) {
+			char *more = realloc(list, 2 * (len + n + 3));
+			if (!more) {
+				free(list);
+				return;
+			}
+			list = more;
+			cap = 2 * (len + n + 3);
+		}
+		if (len > 1)
+			list[len++] = ',';
+		memcpy(list + len, t->key + skip, n); /* job ids: letters, digits, _ */
+		len += n;
+	}
+	list[len++] = '}';
+	list[len] = '\0';
+	if (len > 2) {
+		h->checking = 1;
+		verification_finished(h->gw->db, list, on_finished, h);
+	}
+	free(list);
+}
+
 /* ===== The index: which logs have news ===== */
 
 static void hub_notify(hub *h);
@@ -544,6 +628,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 	if (++h->ticks >= SWEEP_MS / TICK_MS) {
 		h->ticks = 0;
 		hub_sweep(h);
+		hub_check_finished(h);
 	}
 	hub_notify(h);
 	hub_keepalive(h);

@@ -28,6 +28,11 @@ const db_stmt VERIFICATION_STMTS[] = {
 		   " WHERE job_id = $1 AND attempt = $2::integer",
 	  3 },
 	{ "verify_due", "SELECT job_id, attempt FROM verify_due($1::integer)", 1 },
+	{ "verify_finished",
+	  "SELECT j.id, j.attempt_count FROM jobs j"
+	  " JOIN job_statuses s ON s.status = j.status AND s.terminal"
+	  " WHERE j.id = ANY ($1::text[])",
+	  1 },
 	{ "verify_job_log",
 	  "SELECT j.status, j.kind, verify_log(j.id)::text FROM jobs j"
 	  " WHERE j.id = $1 AND (j.sender_id = $2 OR j.agent_id = $2 OR EXISTS (SELECT 1"
@@ -222,7 +227,9 @@ static void on_due(void *arg, PGresult *res, const char *error)
 	free(c);
 }
 
-void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg)
+/* Runs `stmt`, whose rows are (job id, attempt), and hands them to `cb`. */
+static void query_attempts(db_pool *db, const char *stmt, const char *param,
+			   verification_due_cb cb, void *arg)
 {
 	due_call *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -231,13 +238,23 @@ void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg)
 	}
 	c->cb = cb;
 	c->arg = arg;
-	char text[16];
-	snprintf(text, sizeof text, "%d", limit);
-	const char *params[] = { text };
-	if (db_query(db, "verify_due", 1, params, on_due, c) != 0) {
+	const char *params[] = { param };
+	if (db_query(db, stmt, 1, params, on_due, c) != 0) {
 		free(c);
 		cb(arg, 0, NULL, NULL, "cannot queue the query");
 	}
+}
+
+void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg)
+{
+	char text[16];
+	snprintf(text, sizeof text, "%d", limit);
+	query_attempts(db, "verify_due", text, cb, arg);
+}
+
+void verification_finished(db_pool *db, const char *ids, verification_due_cb cb, void *arg)
+{
+	query_attempts(db, "verify_finished", ids, cb, arg);
 }
 
 /* ===== The checks' pure parts ===== */

@@ -92,6 +92,13 @@ typedef void (*verification_due_cb)(void *arg, int n, const char *const *ids,
 void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg);
 
 /*
+ * Which of the jobs `ids` (a PostgreSQL text[] literal of job ids,
+ * {job_a,job_b}) are finished (completed, failed, cancelled, archived):
+ * no verdict comes for them any more. `attempts` are their attempt counts.
+ */
+void verification_finished(db_pool *db, const char *ids, verification_due_cb cb, void *arg);
+
+/*
  * A job's stored verification log, for its sender or its agent (the one
  * working on it, or one that held it before, whose attempt it may be): the job's
  * canonical `status` and `kind`, and `entries` ([{id, event, data}] of its

@@ -8,25 +8,16 @@ import json
 import unittest
 
 import harness
-from pushkit import PushCase, rand_hex
-from verifykit import FakeServer, SSEReader, check_signature, verdict
+from pushkit import rand_hex
+from verifykit import PushVerifyCase, SSEReader, check_signature, verdict
 
 SCHEMA = {"type": "object", "required": ["themes"],
           "properties": {"themes": {"type": "integer", "minimum": 1}},
           "additionalProperties": False}
 
 
-class PushVerifyTest(PushCase):
+class PushVerifyTest(PushVerifyCase):
     label = "vpush"
-    SCHEDULER = False
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.fake = FakeServer()
-        cls.addClassCleanup(cls.fake.close)
-        cls.verifier = cls.stack.start_extra("verifier")
-        harness.wait_ready(cls.verifier)
 
     def verifications(self, job_id):
         out = self.stack.db.scalar(

@@ -38,6 +38,7 @@ import time
 
 import harness
 from marketkit import MarketCase, parse_time, rand_hex, stream_entries
+from pushkit import PushCase
 
 SSE_DIR = os.path.join(harness.REPO, "tests", "sse")
 SSE_CLIENT = os.path.join(SSE_DIR, "client.mjs")
@@ -707,3 +708,18 @@ __all__ = [
     "Curl", "NodeEventSource", "VerifyCase", "RETRY_DELAYS", "EXTERNAL_TIMEOUT_S",
     "KEEPALIVE_S", "UNAVAILABLE", "harness", "rand_hex", "parse_time",
 ]
+
+
+class PushVerifyCase(PushCase):
+    """A PushCase whose stack also runs a verifier, with a FakeServer per class for
+    external verifiers."""
+
+    SCHEDULER = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.fake = FakeServer()
+        cls.addClassCleanup(cls.fake.close)
+        cls.verifier = cls.stack.start_extra("verifier")
+        harness.wait_ready(cls.verifier)
