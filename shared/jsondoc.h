@@ -23,7 +23,9 @@
  *     unless JSON_ALLOW_NUL is given, and no caller gives it);
  *   - numbers that RFC 8259 does not allow (01, 1., .5, -, 1e) and reals
  *     that overflow a double (1e400; 1e-400 is 0.0 as in jansson);
- *   - anything but white space after the value, an empty text, NUL bytes.
+ *   - anything but white space after the value, an empty text;
+ *   - NUL bytes anywhere (json_loadb() drops one that follows a number or
+ *     a literal, so "[1\0,2]" is [1,2] to it; json_loads() stops at it).
  * It also refuses nesting deeper than the caller's `max_depth`.
  *
  * Numbers: a number without fraction or exponent that fits in int64_t is

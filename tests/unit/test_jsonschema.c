@@ -52,11 +52,32 @@ static void refuse(const char *text, const char *want)
 	}
 }
 
-/* Validates an instance text; returns the result and leaves the message in `err`. */
+/*
+ * Validates the jansson tree `v` and, when `text` is not NULL, the same
+ * instance as text: the results and messages must be the same (text with
+ * \u0000 is not JSON to the text path). Returns the result, the message in
+ * `err`.
+ */
+static int check_both(const jsonschema *s, const json_t *v, const char *text, char *err)
+{
+	char terr[ERRLEN];
+	int r = jsonschema_validate(s, v, err, ERRLEN);
+	if (!text)
+		return r;
+	int rt = jsonschema_validate_text(s, text, strlen(text), terr, sizeof terr);
+	if (strstr(text, "\\u0000") ? rt != JSONSCHEMA_NOT_JSON : rt != r || strcmp(err, terr)) {
+		fprintf(stderr, "instance %s\n  tree: %d \"%s\"\n  text: %d \"%s\"\n", text, r, err,
+			rt, terr);
+		exit(1);
+	}
+	return r;
+}
+
+/* Validates an instance text both ways; returns the result and leaves the message in `err`. */
 static int check(const jsonschema *s, const char *instance, char *err)
 {
 	json_t *v = parse(instance);
-	int r = jsonschema_validate(s, v, err, ERRLEN);
+	int r = check_both(s, v, instance, err);
 	json_decref(v);
 	return r;
 }
@@ -98,7 +119,10 @@ static int matches_once(const char *pattern, const char *text)
 	}
 	json_t *v = json_string(text);
 	CHECK(v != NULL);
-	int r = jsonschema_validate(s, v, err, sizeof err);
+	char *dumped = json_dumps(v, JSON_ENCODE_ANY);
+	CHECK(dumped != NULL);
+	int r = check_both(s, v, dumped, err);
+	free(dumped);
 	json_decref(v);
 	jsonschema_free(s);
 	return r == 0 ? 1 : r == 1 ? 0 : -1;
