@@ -153,8 +153,10 @@ const jsonval *jsonval_get(const jsonval *obj, const char *key, size_t len)
 	const jsonmember *m = obj->u.members;
 	uint32_t n = obj->len;
 	if (n <= JSONDOC_INDEX_MIN) {
+		/* names of one length usually differ in their first byte: no call then */
 		for (uint32_t i = 0; i < n; i++)
-			if (m[i].keylen == len && memcmp(m[i].key, key, len) == 0)
+			if (m[i].keylen == len && (len == 0 || m[i].key[0] == key[0]) &&
+			    memcmp(m[i].key, key, len) == 0)
 				return &m[i].value;
 		return NULL;
 	}
