@@ -86,6 +86,8 @@
  * jsondoc.h), nesting up to JSONSCHEMA_MAX_JSON_DEPTH; its numbers are
  * those of jansson (an integer when it fits int64_t, else a double), so
  * both entry points give the same verdict and message for the same text.
+ * (json_load_db() makes every integer of a text a double once one of them
+ * is beyond int64_t; the text path keeps the others exact.)
  * An instance given as a jansson tree (jsonschema_validate) is copied into
  * that form first (up to 2048 levels deep, jansson's own parsing limit).
  *
