@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsondoc.h"
+
 /* Instance kinds, one bit each; TY_INTEGER only appears in the masks of `type`. */
 #define T_NULL 0x01
 #define T_BOOL 0x02
@@ -19,6 +21,9 @@
 #define TY_INTEGER 0x40
 
 #define NODE_NONE UINT32_MAX
+
+/* A jansson instance may nest as deeply as jansson's parser allows (JSON_PARSER_MAX_DEPTH). */
+#define INSTANCE_MAX_DEPTH 2048
 
 /* Below this size uniqueItems compares every pair; above, it sorts hashes first. */
 #define UNIQUE_PAIRWISE_MAX 16
@@ -184,31 +189,6 @@ static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	return 1;
 }
 
-/* Writes `cp` as UTF-8 to `out` (4 bytes of room); returns the length. */
-static size_t utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* The number of code points in `len` bytes of UTF-8. */
 static size_t utf8_length(const char *s, size_t len)
 {
@@ -235,12 +215,23 @@ typedef struct decimal {
 
 __extension__ typedef unsigned __int128 u128;
 
+/* A number of the schema. */
 static js_num num_of(const json_t *v)
 {
 	js_num n;
 	n.is_int = json_is_integer(v);
 	n.i = n.is_int ? json_integer_value(v) : 0;
 	n.d = n.is_int ? (double)n.i : json_real_value(v);
+	return n;
+}
+
+/* A number of an instance. */
+static js_num num_of_val(const jsonval *v)
+{
+	js_num n;
+	n.is_int = v->type == JSONVAL_INTEGER;
+	n.i = n.is_int ? (json_int_t)v->u.i : 0;
+	n.d = n.is_int ? (double)n.i : v->u.d;
 	return n;
 }
 
@@ -271,11 +262,11 @@ static int num_cmp(const js_num *a, const js_num *b)
 }
 
 /* Nonzero when a number has no fractional part. */
-static int num_integral(const json_t *v)
+static int num_integral(const jsonval *v)
 {
-	if (json_is_integer(v))
+	if (v->type == JSONVAL_INTEGER)
 		return 1;
-	double d = json_real_value(v);
+	double d = v->u.d;
 	return isfinite(d) && d == floor(d);
 }
 
@@ -402,47 +393,41 @@ static int num_multiple(const js_num *x, const js_num *m, const decimal *mdec)
  * Returns 1 or 0, or -1 when the values nest deeper than the evaluation
  * limit.
  */
-static int json_same(const json_t *a, const json_t *b, int depth)
+static int json_same(const jsonval *a, const jsonval *b, int depth)
 {
 	if (depth > JSONSCHEMA_MAX_EVAL_DEPTH)
 		return -1;
-	if (json_is_number(a) && json_is_number(b)) {
-		js_num x = num_of(a), y = num_of(b);
+	if (jsonval_is_number(a) && jsonval_is_number(b)) {
+		js_num x = num_of_val(a), y = num_of_val(b);
 		return num_cmp(&x, &y) == 0;
 	}
-	if (json_typeof(a) != json_typeof(b))
+	if (a->type != b->type)
 		return 0;
-	switch (json_typeof(a)) {
-	case JSON_STRING:
-		return json_string_length(a) == json_string_length(b) &&
-		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) ==
-			       0;
-	case JSON_ARRAY: {
-		size_t n = json_array_size(a);
-		if (n != json_array_size(b))
+	switch (a->type) {
+	case JSONVAL_STRING:
+		return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
+	case JSONVAL_ARRAY:
+		if (a->len != b->len)
 			return 0;
-		for (size_t i = 0; i < n; i++) {
-			int r = json_same(json_array_get(a, i), json_array_get(b, i), depth + 1);
+		for (uint32_t i = 0; i < a->len; i++) {
+			int r = json_same(&a->u.items[i], &b->u.items[i], depth + 1);
 			if (r != 1)
 				return r;
 		}
 		return 1;
-	}
-	case JSON_OBJECT: {
-		if (json_object_size(a) != json_object_size(b))
+	case JSONVAL_OBJECT:
+		if (a->len != b->len)
 			return 0;
-		for (void *it = json_object_iter((json_t *)a); it;
-		     it = json_object_iter_next((json_t *)a, it)) {
-			const json_t *bv = json_object_getn(b, json_object_iter_key(it),
-							    json_object_iter_key_len(it));
+		for (uint32_t i = 0; i < a->len; i++) {
+			const jsonmember *m = &a->u.members[i];
+			const jsonval *bv = jsonval_get(b, m->key, m->keylen);
 			if (!bv)
 				return 0;
-			int r = json_same(json_object_iter_value(it), bv, depth + 1);
+			int r = json_same(&m->value, bv, depth + 1);
 			if (r != 1)
 				return r;
 		}
 		return 1;
-	}
 	default:
 		return 1; /* null, true, false: the type says it all */
 	}
@@ -472,19 +457,18 @@ static uint64_t hash_bytes(const char *s, size_t n)
  * A hash that agrees with json_same(): equal values hash alike. Returns 0,
  * or -1 when the value nests deeper than the evaluation limit.
  */
-static int json_hash(const json_t *v, int depth, uint64_t *out)
+static int json_hash(const jsonval *v, int depth, uint64_t *out)
 {
 	if (depth > JSONSCHEMA_MAX_EVAL_DEPTH)
 		return -1;
-	uint64_t h = (uint64_t)json_typeof(v) * 0x9e3779b97f4a7c15ULL;
-	switch (json_typeof(v)) {
-	case JSON_INTEGER:
-	case JSON_REAL: {
-		double d = json_number_value(v);
-		if (json_is_integer(v)) {
-			h = hash_mix((uint64_t)json_integer_value(v) ^ 0x51);
-		} else if (d == floor(d) && d >= -9223372036854775808.0 &&
-			   d < 9223372036854775808.0) {
+	uint64_t h = (uint64_t)v->type * 0x9e3779b97f4a7c15ULL;
+	switch (v->type) {
+	case JSONVAL_INTEGER:
+		h = hash_mix((uint64_t)v->u.i ^ 0x51);
+		break;
+	case JSONVAL_REAL: {
+		double d = v->u.d;
+		if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
 			h = hash_mix((uint64_t)(json_int_t)d ^ 0x51);
 		} else {
 			uint64_t bits;
@@ -493,27 +477,26 @@ static int json_hash(const json_t *v, int depth, uint64_t *out)
 		}
 		break;
 	}
-	case JSON_STRING:
-		h ^= hash_bytes(json_string_value(v), json_string_length(v));
+	case JSONVAL_STRING:
+		h ^= hash_bytes(v->u.s, v->len);
 		break;
-	case JSON_ARRAY:
-		for (size_t i = 0; i < json_array_size(v); i++) {
+	case JSONVAL_ARRAY:
+		for (uint32_t i = 0; i < v->len; i++) {
 			uint64_t c;
-			if (json_hash(json_array_get(v, i), depth + 1, &c) < 0)
+			if (json_hash(&v->u.items[i], depth + 1, &c) < 0)
 				return -1;
 			h = hash_mix(h * 31 + c);
 		}
 		break;
-	case JSON_OBJECT: {
+	case JSONVAL_OBJECT: {
 		uint64_t sum = 0;
-		for (void *it = json_object_iter((json_t *)v); it;
-		     it = json_object_iter_next((json_t *)v, it)) {
+		for (uint32_t i = 0; i < v->len; i++) {
+			const jsonmember *m = &v->u.members[i];
 			uint64_t c;
-			if (json_hash(json_object_iter_value(it), depth + 1, &c) < 0)
+			if (json_hash(&m->value, depth + 1, &c) < 0)
 				return -1;
-			sum += hash_mix(
-				hash_bytes(json_object_iter_key(it), json_object_iter_key_len(it)) ^
-				(c * 0x9e3779b97f4a7c15ULL));
+			sum += hash_mix(hash_bytes(m->key, m->keylen) ^
+					(c * 0x9e3779b97f4a7c15ULL));
 		}
 		h ^= hash_mix(sum);
 		break;
@@ -1760,7 +1743,7 @@ static int regex_find_literal(regex *re)
 	if (!re->lit)
 		return -1;
 	for (uint32_t i = first; i < first + chars; i++)
-		re->litlen += utf8_encode((uint32_t)re->prog[i].x, re->lit + re->litlen);
+		re->litlen += jsondoc_utf8_encode((uint32_t)re->prog[i].x, re->lit + re->litlen);
 	re->literal = bol && eol ? LIT_EXACT : bol ? LIT_PREFIX : eol ? LIT_SUFFIX : LIT_ANYWHERE;
 	return 0;
 }
@@ -2386,6 +2369,7 @@ typedef struct js_kw {
 	js_num num;
 	decimal dec;
 	const json_t *json; /* borrowed from the schema's private copy */
+	const jsonval *val; /* const and enum: `json` in the form instances take */
 } js_kw;
 
 /* A property name (borrowed from the copy) and its subschema. */
@@ -2409,7 +2393,8 @@ typedef struct js_pat {
 } js_pat;
 
 struct jsonschema {
-	json_t *doc; /* a private copy of the schema: every string above borrows from it */
+	json_t *doc;	 /* a private copy of the schema: every string above borrows from it */
+	jsondoc *values; /* the values of const and enum, borrowing from `doc` */
 	js_node *nodes;
 	js_kw *kws;
 	uint32_t *subs;
@@ -2992,6 +2977,8 @@ static int c_generic(compiler *C, uint32_t idx, const json_t *obj)
 		if (!k)
 			return -1;
 		k->json = v;
+		if (!(k->val = jsondoc_import(C->s->values, v, JSONSCHEMA_MAX_JSON_DEPTH)))
+			return c_nomem(C);
 	}
 	v = json_object_get(obj, "enum");
 	if (v) {
@@ -3002,6 +2989,8 @@ static int c_generic(compiler *C, uint32_t idx, const json_t *obj)
 			return -1;
 		k->json = v;
 		k->cost = (uint32_t)json_array_size(v);
+		if (!(k->val = jsondoc_import(C->s->values, v, JSONSCHEMA_MAX_JSON_DEPTH)))
+			return c_nomem(C);
 	}
 	return 0;
 }
@@ -3726,30 +3715,21 @@ static int v_budget_spent(vctx *ctx)
 	return v_error(ctx, "validation stopped after %lu steps", ctx->budget);
 }
 
-static unsigned inst_kind(const json_t *v)
+static unsigned inst_kind(const jsonval *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return T_OBJECT;
-	case JSON_ARRAY:
-		return T_ARRAY;
-	case JSON_STRING:
-		return T_STRING;
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return T_NUMBER;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return T_BOOL;
-	default:
-		return T_NULL;
-	}
+	static const uint8_t kinds[] = {
+		[JSONVAL_NULL] = T_NULL,   [JSONVAL_FALSE] = T_BOOL,
+		[JSONVAL_TRUE] = T_BOOL,   [JSONVAL_INTEGER] = T_NUMBER,
+		[JSONVAL_REAL] = T_NUMBER, [JSONVAL_STRING] = T_STRING,
+		[JSONVAL_ARRAY] = T_ARRAY, [JSONVAL_OBJECT] = T_OBJECT,
+	};
+	return kinds[v->type];
 }
 
-static int v_node(vctx *ctx, uint32_t idx, const json_t *inst);
+static int v_node(vctx *ctx, uint32_t idx, const jsonval *inst);
 
 /* Validates the member `key` of the current object against node `idx`. */
-static int v_member(vctx *ctx, uint32_t idx, const json_t *value, const char *key, size_t len)
+static int v_member(vctx *ctx, uint32_t idx, const jsonval *value, const char *key, size_t len)
 {
 	if (ctx->s->nodes[idx].kind == NODE_TRUE)
 		return 0;
@@ -3760,7 +3740,7 @@ static int v_member(vctx *ctx, uint32_t idx, const json_t *value, const char *ke
 }
 
 /* Validates item `i` of the current array against node `idx`. */
-static int v_item(vctx *ctx, uint32_t idx, const json_t *value, size_t i)
+static int v_item(vctx *ctx, uint32_t idx, const jsonval *value, size_t i)
 {
 	if (ctx->s->nodes[idx].kind == NODE_TRUE)
 		return 0;
@@ -3771,7 +3751,7 @@ static int v_item(vctx *ctx, uint32_t idx, const json_t *value, size_t i)
 }
 
 /* Validates without reporting: 0 or 1 (the failure expected), or -1. */
-static int v_quiet(vctx *ctx, uint32_t idx, const json_t *inst)
+static int v_quiet(vctx *ctx, uint32_t idx, const jsonval *inst)
 {
 	ctx->quiet++;
 	int r = v_node(ctx, idx, inst);
@@ -3837,15 +3817,14 @@ static int cmp_hashed(const void *a, const void *b)
 }
 
 /* uniqueItems: pairwise for short arrays, by sorted hashes for long ones. */
-static int v_unique(vctx *ctx, const json_t *arr)
+static int v_unique(vctx *ctx, const jsonval *arr)
 {
-	size_t n = json_array_size(arr), first = 0, second = 0;
+	size_t n = arr->len, first = 0, second = 0;
 	int found = 0;
 	if (n <= UNIQUE_PAIRWISE_MAX) {
 		for (size_t i = 0; i < n && !found; i++) {
 			for (size_t j = i + 1; j < n && !found; j++) {
-				int r = json_same(json_array_get(arr, i), json_array_get(arr, j),
-						  0);
+				int r = json_same(jsonval_item(arr, i), jsonval_item(arr, j), 0);
 				if (r < 0)
 					return v_error(ctx,
 						       "array items nest too deeply to compare");
@@ -3867,7 +3846,7 @@ static int v_unique(vctx *ctx, const json_t *arr)
 		ctx->left -= n;
 		for (size_t i = 0; i < n; i++) {
 			items[i].index = i;
-			if (json_hash(json_array_get(arr, i), 0, &items[i].hash) < 0) {
+			if (json_hash(jsonval_item(arr, i), 0, &items[i].hash) < 0) {
 				free(items);
 				return v_error(ctx, "array items nest too deeply to compare");
 			}
@@ -3875,8 +3854,8 @@ static int v_unique(vctx *ctx, const json_t *arr)
 		qsort(items, n, sizeof *items, cmp_hashed);
 		for (size_t i = 0; i + 1 < n; i++) {
 			for (size_t j = i + 1; j < n && items[j].hash == items[i].hash; j++) {
-				int r = json_same(json_array_get(arr, items[i].index),
-						  json_array_get(arr, items[j].index), 0);
+				int r = json_same(jsonval_item(arr, items[i].index),
+						  jsonval_item(arr, items[j].index), 0);
 				if (r < 0) {
 					free(items);
 					return v_error(ctx,
@@ -3898,12 +3877,11 @@ static int v_unique(vctx *ctx, const json_t *arr)
 }
 
 /* contains, minContains, maxContains. */
-static int v_contains(vctx *ctx, const js_kw *k, const json_t *arr)
+static int v_contains(vctx *ctx, const js_kw *k, const jsonval *arr)
 {
 	uint64_t count = 0;
-	size_t n = json_array_size(arr);
-	for (size_t i = 0; i < n; i++) {
-		int r = v_quiet(ctx, k->a, json_array_get(arr, i));
+	for (size_t i = 0; i < arr->len; i++) {
+		int r = v_quiet(ctx, k->a, jsonval_item(arr, i));
 		if (r < 0)
 			return r;
 		if (r == 0 && ++count > k->count2)
@@ -3939,14 +3917,13 @@ static int props_has(const jsonschema *s, uint32_t first, uint32_t n, const char
 }
 
 /* patternProperties and additionalProperties, over the members of `obj`. */
-static int v_other_properties(vctx *ctx, const js_kw *k, const json_t *obj)
+static int v_other_properties(vctx *ctx, const js_kw *k, const jsonval *obj)
 {
 	const jsonschema *s = ctx->s;
-	for (void *it = json_object_iter((json_t *)obj); it;
-	     it = json_object_iter_next((json_t *)obj, it)) {
-		const char *key = json_object_iter_key(it);
-		size_t len = json_object_iter_key_len(it);
-		const json_t *value = json_object_iter_value(it);
+	for (const jsonmember *mb = obj->u.members, *end = mb + obj->len; mb < end; mb++) {
+		const char *key = mb->key;
+		size_t len = mb->keylen;
+		const jsonval *value = &mb->value;
 		if (ctx->left <= 1)
 			return v_budget_spent(ctx);
 		ctx->left--;
@@ -3979,17 +3956,13 @@ static int v_other_properties(vctx *ctx, const js_kw *k, const json_t *obj)
 }
 
 /* propertyNames: each member name, as a string, against the subschema. */
-static int v_property_names(vctx *ctx, const js_kw *k, const json_t *obj)
+static int v_property_names(vctx *ctx, const js_kw *k, const jsonval *obj)
 {
-	for (void *it = json_object_iter((json_t *)obj); it;
-	     it = json_object_iter_next((json_t *)obj, it)) {
-		const char *key = json_object_iter_key(it);
-		size_t len = json_object_iter_key_len(it);
-		json_t *name = json_stringn_nocheck(key, len);
-		if (!name)
-			return v_error(ctx, MSG_NO_MEMORY);
-		int r = v_quiet(ctx, k->a, name);
-		json_decref(name);
+	for (uint32_t m = 0; m < obj->len; m++) {
+		const char *key = obj->u.members[m].key;
+		size_t len = obj->u.members[m].keylen;
+		jsonval name = { .type = JSONVAL_STRING, .len = (uint32_t)len, .u.s = key };
+		int r = v_quiet(ctx, k->a, &name);
 		if (r < 0)
 			return r;
 		if (r) {
@@ -4003,10 +3976,10 @@ static int v_property_names(vctx *ctx, const js_kw *k, const json_t *obj)
 }
 
 /* The keywords about numbers. */
-static int v_number(vctx *ctx, const js_kw *k, const json_t *inst)
+static int v_number(vctx *ctx, const js_kw *k, const jsonval *inst)
 {
 	static const char *const relation[] = { ">=", ">", "<=", "<" };
-	js_num x = num_of(inst);
+	js_num x = num_of_val(inst);
 	int c = num_cmp(&x, &k->num), bad;
 	char limit[40];
 	switch (k->op) {
@@ -4059,7 +4032,7 @@ static int __attribute__((noinline)) v_fail_value(vctx *ctx, const js_kw *k)
 }
 
 /* One keyword `k` on an instance of kind `kind` (one the keyword applies to). */
-static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kind)
+static int v_keyword(vctx *ctx, const js_kw *k, const jsonval *inst, unsigned kind)
 {
 	const jsonschema *s = ctx->s;
 	int r;
@@ -4070,13 +4043,13 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 			return 0;
 		return v_fail_value(ctx, k);
 	case OP_CONST:
-		r = json_same(inst, k->json, 0);
+		r = json_same(inst, k->val, 0);
 		if (r < 0)
 			return v_error(ctx, "value nests too deeply to compare");
 		return r ? 0 : v_fail_value(ctx, k);
 	case OP_ENUM:
-		for (size_t i = 0; i < json_array_size(k->json); i++) {
-			r = json_same(inst, json_array_get(k->json, i), 0);
+		for (size_t i = 0; i < k->val->len; i++) {
+			r = json_same(inst, jsonval_item(k->val, i), 0);
 			if (r < 0)
 				return v_error(ctx, "value nests too deeply to compare");
 			if (r)
@@ -4091,11 +4064,11 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 		return v_number(ctx, k, inst);
 	case OP_MIN_LENGTH:
 	case OP_MAX_LENGTH: {
-		size_t len = json_string_length(inst);
+		size_t len = inst->len;
 		/* A code point takes 1 to 4 bytes: most strings need no counting. */
 		if (k->op == OP_MIN_LENGTH ? len / 4 >= k->count : len <= k->count)
 			return 0;
-		len = utf8_length(json_string_value(inst), len);
+		len = utf8_length(inst->u.s, len);
 		if (k->op == OP_MIN_LENGTH && len < k->count)
 			return v_fail(ctx, "expected at least %llu character%s",
 				      (unsigned long long)k->count, plural(k->count));
@@ -4105,66 +4078,65 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 		return 0;
 	}
 	case OP_PATTERN:
-		r = regex_match(&s->regexes[k->a], json_string_value(inst),
-				json_string_length(inst), &ctx->left);
+		r = regex_match(&s->regexes[k->a], inst->u.s, inst->len, &ctx->left);
 		if (r < 0)
 			return v_budget_spent(ctx);
 		if (r)
 			return 0;
 		return v_fail(ctx, "does not match pattern \"%s\"", json_string_value(k->json));
 	case OP_MIN_ITEMS:
-		if (json_array_size(inst) >= k->count)
+		if (inst->len >= k->count)
 			return 0;
 		return v_fail(ctx, "expected at least %llu item%s", (unsigned long long)k->count,
 			      plural(k->count));
 	case OP_MAX_ITEMS:
-		if (json_array_size(inst) <= k->count)
+		if (inst->len <= k->count)
 			return 0;
 		return v_fail(ctx, "expected at most %llu item%s", (unsigned long long)k->count,
 			      plural(k->count));
 	case OP_UNIQUE_ITEMS:
 		return v_unique(ctx, inst);
 	case OP_PREFIX_ITEMS:
-		for (size_t i = 0; i < k->n && i < json_array_size(inst); i++)
-			if ((r = v_item(ctx, s->subs[k->a + i], json_array_get(inst, i), i)) != 0)
+		for (size_t i = 0; i < k->n && i < inst->len; i++)
+			if ((r = v_item(ctx, s->subs[k->a + i], jsonval_item(inst, i), i)) != 0)
 				return r;
 		return 0;
 	case OP_ITEMS:
-		if (s->nodes[k->a].kind == NODE_FALSE && json_array_size(inst) > k->n) {
+		if (s->nodes[k->a].kind == NODE_FALSE && inst->len > k->n) {
 			v_push_index(ctx, k->n);
 			r = v_fail(ctx, "item not allowed (items is false)");
 			ctx->npath--;
 			return r;
 		}
-		for (size_t i = k->n; i < json_array_size(inst); i++)
-			if ((r = v_item(ctx, k->a, json_array_get(inst, i), i)) != 0)
+		for (size_t i = k->n; i < inst->len; i++)
+			if ((r = v_item(ctx, k->a, jsonval_item(inst, i), i)) != 0)
 				return r;
 		return 0;
 	case OP_CONTAINS:
 		return v_contains(ctx, k, inst);
 	case OP_MIN_PROPERTIES:
-		if (json_object_size(inst) >= k->count)
+		if (inst->len >= k->count)
 			return 0;
 		return v_fail(ctx, "expected at least %llu propert%s", (unsigned long long)k->count,
 			      k->count == 1 ? "y" : "ies");
 	case OP_MAX_PROPERTIES:
-		if (json_object_size(inst) <= k->count)
+		if (inst->len <= k->count)
 			return 0;
 		return v_fail(ctx, "expected at most %llu propert%s", (unsigned long long)k->count,
 			      k->count == 1 ? "y" : "ies");
 	case OP_REQUIRED:
 		for (uint32_t i = k->a; i < k->a + k->n; i++)
-			if (!json_object_getn(inst, s->props[i].name, s->props[i].len))
+			if (!jsonval_get(inst, s->props[i].name, s->props[i].len))
 				return v_fail(ctx, "missing required property \"%s\"",
 					      s->props[i].name);
 		return 0;
 	case OP_DEPENDENT_REQUIRED:
 		for (uint32_t i = k->a; i < k->a + k->n; i++) {
 			const js_dep *d = &s->deps[i];
-			if (!json_object_getn(inst, d->name, d->len))
+			if (!jsonval_get(inst, d->name, d->len))
 				continue;
 			for (uint32_t j = d->first; j < d->first + d->count; j++)
-				if (!json_object_getn(inst, s->props[j].name, s->props[j].len))
+				if (!jsonval_get(inst, s->props[j].name, s->props[j].len))
 					return v_fail(ctx,
 						      "missing property \"%s\" (required when "
 						      "\"%s\" is present)",
@@ -4174,7 +4146,7 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 	case OP_PROPERTIES:
 		for (uint32_t i = k->a; i < k->a + k->n; i++) {
 			const js_prop *p = &s->props[i];
-			const json_t *v = json_object_getn(inst, p->name, p->len);
+			const jsonval *v = jsonval_get(inst, p->name, p->len);
 			if (v && (r = v_member(ctx, p->node, v, p->name, p->len)) != 0)
 				return r;
 		}
@@ -4186,7 +4158,7 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 	case OP_DEPENDENT_SCHEMAS:
 		for (uint32_t i = k->a; i < k->a + k->n; i++) {
 			const js_prop *p = &s->props[i];
-			if (json_object_getn(inst, p->name, p->len) &&
+			if (jsonval_get(inst, p->name, p->len) &&
 			    (r = v_node(ctx, p->node, inst)) != 0)
 				return r;
 		}
@@ -4236,7 +4208,7 @@ static int v_keyword(vctx *ctx, const js_kw *k, const json_t *inst, unsigned kin
 }
 
 /* Validates `inst` against node `idx`: 0 valid, 1 invalid, -1 cannot finish. */
-static int v_node(vctx *ctx, uint32_t idx, const json_t *inst)
+static int v_node(vctx *ctx, uint32_t idx, const jsonval *inst)
 {
 	const jsonschema *s = ctx->s;
 	const js_node *n = &s->nodes[idx];
@@ -4293,7 +4265,7 @@ jsonschema *jsonschema_compile(const json_t *schema, char *err, size_t errlen)
 		goto fail;
 	}
 	s = calloc(1, sizeof *s);
-	if (!s || !(s->doc = json_deep_copy(schema))) {
+	if (!s || !(s->doc = json_deep_copy(schema)) || !(s->values = jsondoc_new())) {
 		c_nomem(&C);
 		goto fail;
 	}
@@ -4326,15 +4298,22 @@ fail:
 	return NULL;
 }
 
-int jsonschema_validate_limited(const jsonschema *s, const json_t *instance,
-				unsigned long max_steps, char *err, size_t errlen)
+/* The start of every validation: 0, or -1 with a message when an argument is missing. */
+static int v_begin(const jsonschema *s, const void *instance, char *err, size_t errlen)
 {
 	if (err && errlen)
 		err[0] = '\0';
-	if (!s || !instance) {
-		err_set(err, errlen, "no schema or no instance");
+	if (s && instance)
+		return 0;
+	err_set(err, errlen, "no schema or no instance");
+	return -1;
+}
+
+int jsonschema_validate_value(const jsonschema *s, const jsonval *instance, unsigned long max_steps,
+			      char *err, size_t errlen)
+{
+	if (v_begin(s, instance, err, errlen) < 0)
 		return -1;
-	}
 	vctx ctx;
 	ctx.s = s;
 	ctx.err = errlen ? err : NULL;
@@ -4347,9 +4326,48 @@ int jsonschema_validate_limited(const jsonschema *s, const json_t *instance,
 	return v_node(&ctx, 0, instance);
 }
 
+int jsonschema_validate_limited(const jsonschema *s, const json_t *instance,
+				unsigned long max_steps, char *err, size_t errlen)
+{
+	if (v_begin(s, instance, err, errlen) < 0)
+		return -1;
+	/* the validator reads one form of instance: jansson's tree is copied into it */
+	jsondoc *doc = jsondoc_new();
+	const jsonval *v = doc ? jsondoc_import(doc, instance, INSTANCE_MAX_DEPTH) : NULL;
+	int r = -1;
+	if (v)
+		r = jsonschema_validate_value(s, v, max_steps, err, errlen);
+	else
+		err_set(err, errlen,
+			"the instance cannot be read (nested more than %d levels deep, "
+			"or out of memory)",
+			INSTANCE_MAX_DEPTH);
+	jsondoc_free(doc);
+	return r;
+}
+
 int jsonschema_validate(const jsonschema *s, const json_t *instance, char *err, size_t errlen)
 {
 	return jsonschema_validate_limited(s, instance, JSONSCHEMA_MAX_STEPS, err, errlen);
+}
+
+int jsonschema_validate_text_limited(const jsonschema *s, const char *text, size_t len,
+				     unsigned long max_steps, char *err, size_t errlen)
+{
+	if (v_begin(s, text, err, errlen) < 0)
+		return -1;
+	jsondoc *doc = jsondoc_parse(text, len, JSONSCHEMA_MAX_JSON_DEPTH, err, errlen);
+	if (!doc)
+		return JSONSCHEMA_NOT_JSON;
+	int r = jsonschema_validate_value(s, jsondoc_root(doc), max_steps, err, errlen);
+	jsondoc_free(doc);
+	return r;
+}
+
+int jsonschema_validate_text(const jsonschema *s, const char *text, size_t len, char *err,
+			     size_t errlen)
+{
+	return jsonschema_validate_text_limited(s, text, len, JSONSCHEMA_MAX_STEPS, err, errlen);
 }
 
 void jsonschema_free(jsonschema *s)
@@ -4365,6 +4383,7 @@ void jsonschema_free(jsonschema *s)
 	free(s->props);
 	free(s->deps);
 	free(s->pats);
+	jsondoc_free(s->values);
 	json_decref(s->doc);
 	free(s);
 }

@@ -1,9 +1,11 @@
-/* JSON Schema (draft 2020-12) validation over jansson: compile once, validate many times. */
+/* JSON Schema (draft 2020-12) validation: compile once (from jansson), validate many times. */
 #ifndef ERRAND_JSONSCHEMA_H
 #define ERRAND_JSONSCHEMA_H
 
 #include <jansson.h>
 #include <stddef.h>
+
+#include "jsondoc.h"
 
 /*
  * What is supported
@@ -74,10 +76,25 @@
  * visited, a pattern's step); beyond either, validation returns -1 with a
  * message.
  *
- * Validation allocates nothing, except for uniqueItems on arrays of more
- * than 16 items (one hash per item) and propertyNames (each name as a JSON
- * string). A compiled schema is never modified by validation: several
- * threads may validate with it at once.
+ * Instances
+ * ---------
+ * The validator walks instances in the read-only form of jsondoc.h. An
+ * instance given as JSON text (jsonschema_validate_text) is parsed by
+ * jsondoc's parser, which scans strings in bulk into one arena: the way to
+ * validate a text, several times faster than jansson's json_loads() and
+ * jsonschema_validate(). It accepts and refuses what jansson does (see
+ * jsondoc.h), nesting up to JSONSCHEMA_MAX_JSON_DEPTH; its numbers are
+ * those of jansson (an integer when it fits int64_t, else a double), so
+ * both entry points give the same verdict and message for the same text.
+ * (json_load_db() makes every integer of a text a double once one of them
+ * is beyond int64_t; the text path keeps the others exact.)
+ * An instance given as a jansson tree (jsonschema_validate) is copied into
+ * that form first (up to 2048 levels deep, jansson's own parsing limit).
+ *
+ * Validation allocates only the instance's arena, and for uniqueItems on
+ * arrays of more than 16 items (one hash per item). A compiled schema is
+ * never modified by validation: several threads may validate with it at
+ * once.
  */
 
 #define JSONSCHEMA_MAX_DEPTH 64
@@ -114,6 +131,34 @@ int jsonschema_validate(const jsonschema *s, const json_t *instance, char *err, 
 /* jsonschema_validate() with a budget of `max_steps` instead of JSONSCHEMA_MAX_STEPS. */
 int jsonschema_validate_limited(const jsonschema *s, const json_t *instance,
 				unsigned long max_steps, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Validates a value of a jsondoc (jsondoc_parse, jsondoc_import), with a
+ * budget of `max_steps`: what the two entry points above and below do once
+ * they hold the instance in that form.
+ */
+int jsonschema_validate_value(const jsonschema *s, const jsonval *instance, unsigned long max_steps,
+			      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* What jsonschema_validate_text() returns for a text that is not JSON. */
+#define JSONSCHEMA_NOT_JSON (-2)
+
+/*
+ * Validates the instance that the `len` bytes at `text` (UTF-8 JSON, any
+ * value; no NUL needed at the end) hold, as jsonschema_validate() does
+ * with the tree json_loadb() would make of it: 0, 1 or -1 as there, with
+ * the same messages; JSONSCHEMA_NOT_JSON when the text cannot be parsed
+ * (not JSON, nested more than JSONSCHEMA_MAX_JSON_DEPTH levels, or no
+ * memory), with the parser's reason in `err`, e.g. "invalid JSON at byte
+ * 7: expected ',' or '}'".
+ */
+int jsonschema_validate_text(const jsonschema *s, const char *text, size_t len, char *err,
+			     size_t errlen) __attribute__((warn_unused_result));
+
+/* jsonschema_validate_text() with a budget of `max_steps` instead of JSONSCHEMA_MAX_STEPS. */
+int jsonschema_validate_text_limited(const jsonschema *s, const char *text, size_t len,
+				     unsigned long max_steps, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Frees a compiled schema; NULL is ignored. */

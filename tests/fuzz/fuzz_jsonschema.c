@@ -2,9 +2,12 @@
  * Fuzz target: JSON Schema compiling and validation. The input is a schema
  * text, a newline, then an instance text (without a newline, the schema
  * validates itself). Nothing may crash or hang; every refusal and failure
- * carries a message in valid UTF-8; validation is deterministic; and a
+ * carries a message in valid UTF-8; validation is deterministic; a
  * pattern gives the same answer on every matching path (literal, DFA,
- * NFA: "(?:\b|\B)" in front forces the NFA without changing the meaning).
+ * NFA: "(?:\b|\B)" in front forces the NFA without changing the meaning);
+ * and the instance validated as text (jsonschema_validate_text) gives what
+ * its jansson tree gives, and is refused as text exactly when jansson
+ * refuses it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +57,40 @@ static void check_pattern_paths(const json_t *schema, const json_t *instance, in
 	json_decref(other);
 }
 
+/*
+ * The instance's text through the text path: the verdict and message of
+ * its tree `instance` (r, err) when jansson took it; JSONSCHEMA_NOT_JSON
+ * when jansson cannot parse it (nor with every integer as a real, as
+ * json_load_db does), or when it nests beyond the text path's limit.
+ */
+static void check_text_path(const jsonschema *s, const char *text, size_t len,
+			    const json_t *instance, int r, const char *err)
+{
+	char terr[FUZZ_ERRLEN];
+	json_error_t jerr;
+	int rt = jsonschema_validate_text_limited(s, text, len, FUZZ_MAX_STEPS, terr, sizeof terr);
+	if (rt != 0)
+		check_message(terr);
+	if (json_text_depth(text, len) > JSONSCHEMA_MAX_JSON_DEPTH || memchr(text, '\0', len)) {
+		/* json_loadb() drops a NUL byte after a number; the parser refuses it */
+		if (rt != JSONSCHEMA_NOT_JSON)
+			__builtin_trap();
+		return;
+	}
+	if (instance) {
+		if (rt != r || strcmp(terr, err) != 0)
+			__builtin_trap();
+		return;
+	}
+	/* json_parse_bounded() refused it: not JSON, or duplicate names, or a big integer */
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+	if (!j)
+		j = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
+	if ((j == NULL) != (rt == JSONSCHEMA_NOT_JSON))
+		__builtin_trap();
+	json_decref(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data, *perr = NULL;
@@ -74,6 +111,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (newline)
 		instance = json_parse_bounded(newline + 1, size - schema_len - 1, FUZZ_MAX_DEPTH,
 					      &perr);
+	if (newline) {
+		int ri = instance ? jsonschema_validate_limited(s, instance, FUZZ_MAX_STEPS, err,
+								sizeof err)
+				  : 0;
+		check_text_path(s, newline + 1, size - schema_len - 1, instance, ri, err);
+	}
 	if (!instance)
 		instance = json_incref(schema);
 

@@ -52,11 +52,32 @@ static void refuse(const char *text, const char *want)
 	}
 }
 
-/* Validates an instance text; returns the result and leaves the message in `err`. */
+/*
+ * Validates the jansson tree `v` and, when `text` is not NULL, the same
+ * instance as text: the results and messages must be the same (text with
+ * \u0000 is not JSON to the text path). Returns the result, the message in
+ * `err`.
+ */
+static int check_both(const jsonschema *s, const json_t *v, const char *text, char *err)
+{
+	char terr[ERRLEN];
+	int r = jsonschema_validate(s, v, err, ERRLEN);
+	if (!text)
+		return r;
+	int rt = jsonschema_validate_text(s, text, strlen(text), terr, sizeof terr);
+	if (strstr(text, "\\u0000") ? rt != JSONSCHEMA_NOT_JSON : rt != r || strcmp(err, terr)) {
+		fprintf(stderr, "instance %s\n  tree: %d \"%s\"\n  text: %d \"%s\"\n", text, r, err,
+			rt, terr);
+		exit(1);
+	}
+	return r;
+}
+
+/* Validates an instance text both ways; returns the result and leaves the message in `err`. */
 static int check(const jsonschema *s, const char *instance, char *err)
 {
 	json_t *v = parse(instance);
-	int r = jsonschema_validate(s, v, err, ERRLEN);
+	int r = check_both(s, v, instance, err);
 	json_decref(v);
 	return r;
 }
@@ -98,7 +119,10 @@ static int matches_once(const char *pattern, const char *text)
 	}
 	json_t *v = json_string(text);
 	CHECK(v != NULL);
-	int r = jsonschema_validate(s, v, err, sizeof err);
+	char *dumped = json_dumps(v, JSON_ENCODE_ANY);
+	CHECK(dumped != NULL);
+	int r = check_both(s, v, dumped, err);
+	free(dumped);
 	json_decref(v);
 	jsonschema_free(s);
 	return r == 0 ? 1 : r == 1 ? 0 : -1;
@@ -480,6 +504,49 @@ static void test_integers_and_equality(void)
 	expect_message("{\"uniqueItems\": true}", text, "items 3 and 201 are equal (uniqueItems)");
 }
 
+/* Text the tree cannot stand for: big numbers, duplicate names, bad JSON, a length. */
+static void test_text_entry(void)
+{
+	char err[ERRLEN];
+	jsonschema *s = compile("{\"properties\": {\"n\": {\"type\": \"integer\","
+				" \"minimum\": 1e19}, \"d\": {\"const\": 2}}}");
+#define TEXT(t) jsonschema_validate_text(s, t, strlen(t), err, sizeof err)
+	/* beyond int64_t: a double, integral, as json_load_db reads it */
+	CHECK_INT(TEXT("{\"n\": 99999999999999999999}"), 0);
+	CHECK_INT(TEXT("{\"n\": 9223372036854775807}"), 1);
+	CHECK_STR(err, "/n: expected a number >= 1e+19");
+	/* the last of duplicate names wins, as in jansson */
+	CHECK_INT(TEXT("{\"d\": 1, \"d\": 2.0}"), 0);
+	CHECK_INT(TEXT("{\"d\": 2, \"d\": 1}"), 1);
+	CHECK_STR(err, "/d: expected 2 (const)");
+	/* not JSON, or too deep: a code of its own and the parser's reason */
+	CHECK_INT(TEXT("{\"d\": 2,}"), JSONSCHEMA_NOT_JSON);
+	CHECK_STR(err, "invalid JSON at byte 8: expected a member name");
+	CHECK_INT(TEXT(""), JSONSCHEMA_NOT_JSON);
+	CHECK_INT(TEXT("{\"d\": \"\\ud800\"}"), JSONSCHEMA_NOT_JSON);
+	char deep[2 * (JSONSCHEMA_MAX_JSON_DEPTH + 1) + 1];
+	memset(deep, '[', JSONSCHEMA_MAX_JSON_DEPTH + 1);
+	memset(deep + JSONSCHEMA_MAX_JSON_DEPTH + 1, ']', JSONSCHEMA_MAX_JSON_DEPTH + 1);
+	deep[sizeof deep - 1] = '\0';
+	CHECK_INT(TEXT(deep), JSONSCHEMA_NOT_JSON);
+	CHECK_STR(err, "JSON nested more than 256 levels deep");
+	CHECK_INT(jsonschema_validate_text(s, deep + 1, 2 * JSONSCHEMA_MAX_JSON_DEPTH, err,
+					   sizeof err),
+		  0);
+	/* only `len` bytes are read; the text needs no NUL */
+	const char *two = "{\"d\": 1}{\"d\": 2}";
+	CHECK_INT(jsonschema_validate_text(s, two + 8, 8, err, sizeof err), 0);
+	CHECK_INT(jsonschema_validate_text(s, two, 8, err, sizeof err), 1);
+	CHECK_INT(jsonschema_validate_text(s, two, 9, err, sizeof err), JSONSCHEMA_NOT_JSON);
+	CHECK_INT(jsonschema_validate_text(s, NULL, 0, err, sizeof err), -1);
+	CHECK_STR(err, "no schema or no instance");
+	CHECK_INT(jsonschema_validate_text(NULL, "1", 1, err, sizeof err), -1);
+	CHECK_INT(jsonschema_validate_text_limited(s, "{\"d\": 2}", 8, 1, err, sizeof err), -1);
+	CHECK_STR(err, "validation stopped after 1 steps");
+#undef TEXT
+	jsonschema_free(s);
+}
+
 static void test_code_point_lengths(void)
 {
 	char err[ERRLEN];
@@ -806,7 +873,7 @@ static void test_evaluation_limits(void)
 
 TEST_MAIN(TEST(test_refused_keywords), TEST(test_refused_references), TEST(test_limits),
 	  TEST(test_reference_loops), TEST(test_messages), TEST(test_error_buffers),
-	  TEST(test_integers_and_equality), TEST(test_code_point_lengths), TEST(test_multiple_of),
-	  TEST(test_pattern_basics), TEST(test_pattern_quantifiers), TEST(test_pattern_unicode),
-	  TEST(test_pattern_refused), TEST(test_pattern_pathological), TEST(test_references),
-	  TEST(test_evaluation_limits))
+	  TEST(test_integers_and_equality), TEST(test_text_entry), TEST(test_code_point_lengths),
+	  TEST(test_multiple_of), TEST(test_pattern_basics), TEST(test_pattern_quantifiers),
+	  TEST(test_pattern_unicode), TEST(test_pattern_refused), TEST(test_pattern_pathological),
+	  TEST(test_references), TEST(test_evaluation_limits))

@@ -3,7 +3,9 @@
  * every file under tests/jsonschema/draft2020-12, every case, except those
  * listed in tests/jsonschema/skip.txt with their reason. Prints the pass,
  * fail and skip counts per file; fails when a case that is not skipped
- * fails, or when a skip entry matches nothing (a stale entry).
+ * fails, or when a skip entry matches nothing (a stale entry). Each case
+ * is validated twice, as a jansson tree and as JSON text (the text path,
+ * jsondoc's parser): both must give the same result and message.
  *
  * Usage: test_jsonschema_suite [SUITE_DIR] (default: tests/jsonschema next
  * to this source, or $JSONSCHEMA_SUITE_DIR).
@@ -112,6 +114,26 @@ static int skipped(const char *key)
 	return hit;
 }
 
+/*
+ * Validates `data` as JSON text too: 0 when the result and the message are
+ * those of the jansson tree (`r`, `err`). Text with \u0000 is not JSON to
+ * the parser (nor to jansson without JSON_ALLOW_NUL): refused as such.
+ */
+static int text_agrees(const jsonschema *s, const json_t *data, int r, const char *err)
+{
+	char terr[512];
+	char *text = json_dumps(data, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (!text)
+		return -1;
+	int rt = jsonschema_validate_text(s, text, strlen(text), terr, sizeof terr);
+	int ok = strstr(text, "\\u0000") ? rt == JSONSCHEMA_NOT_JSON
+					 : rt == r && strcmp(err, terr) == 0;
+	if (!ok)
+		printf("  text %s: got %d (%s), the tree %d (%s)\n", text, rt, terr, r, err);
+	free(text);
+	return ok ? 0 : -1;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -196,9 +218,12 @@ static void run_file(const char *base, const char *name, counts *c)
 				c->fail++;
 				continue;
 			}
-			int r = jsonschema_validate(s, json_object_get(test, "data"), err,
-						    sizeof err);
-			if (r == (valid ? 0 : 1)) {
+			const json_t *data = json_object_get(test, "data");
+			int r = jsonschema_validate(s, data, err, sizeof err);
+			if (text_agrees(s, data, r, err) < 0) {
+				printf("FAIL %s: the text path differs\n", key);
+				c->fail++;
+			} else if (r == (valid ? 0 : 1)) {
 				c->pass++;
 			} else {
 				printf("FAIL %s: expected %s, got %d (%s)\n", key,
