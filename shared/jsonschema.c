@@ -4356,7 +4356,7 @@ int jsonschema_validate_text_limited(const jsonschema *s, const char *text, size
 {
 	if (v_begin(s, text, err, errlen) < 0)
 		return -1;
-	jsondoc *doc = jsondoc_parse(text, len, JSONSCHEMA_MAX_JSON_DEPTH, err, errlen);
+	jsondoc *doc = jsondoc_parse(text, len, JSONSCHEMA_MAX_INSTANCE_DEPTH, err, errlen);
 	if (!doc)
 		return JSONSCHEMA_NOT_JSON;
 	int r = jsonschema_validate_value(s, jsondoc_root(doc), max_steps, err, errlen);

@@ -83,7 +83,8 @@
  * jsondoc's parser, which scans strings in bulk into one arena: the way to
  * validate a text, several times faster than jansson's json_loads() and
  * jsonschema_validate(). It accepts and refuses what jansson does (see
- * jsondoc.h), nesting up to JSONSCHEMA_MAX_JSON_DEPTH; its numbers are
+ * jsondoc.h), nesting up to JSONSCHEMA_MAX_INSTANCE_DEPTH (the most
+ * ERRAND_MAX_JSON_DEPTH lets a stored output have); its numbers are
  * those of jansson (an integer when it fits int64_t, else a double), so
  * both entry points give the same verdict and message for the same text.
  * (json_load_db() makes every integer of a text a double once one of them
@@ -102,6 +103,7 @@
 #define JSONSCHEMA_MAX_SUBSCHEMAS 10000
 #define JSONSCHEMA_MAX_EXPANSION 100000
 #define JSONSCHEMA_MAX_EVAL_DEPTH 512
+#define JSONSCHEMA_MAX_INSTANCE_DEPTH 512
 #define JSONSCHEMA_MAX_STEPS 20000000UL
 
 typedef struct jsonschema jsonschema;

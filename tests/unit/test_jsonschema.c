@@ -524,13 +524,13 @@ static void test_text_entry(void)
 	CHECK_STR(err, "invalid JSON at byte 8: expected a member name");
 	CHECK_INT(TEXT(""), JSONSCHEMA_NOT_JSON);
 	CHECK_INT(TEXT("{\"d\": \"\\ud800\"}"), JSONSCHEMA_NOT_JSON);
-	char deep[2 * (JSONSCHEMA_MAX_JSON_DEPTH + 1) + 1];
-	memset(deep, '[', JSONSCHEMA_MAX_JSON_DEPTH + 1);
-	memset(deep + JSONSCHEMA_MAX_JSON_DEPTH + 1, ']', JSONSCHEMA_MAX_JSON_DEPTH + 1);
+	char deep[2 * (JSONSCHEMA_MAX_INSTANCE_DEPTH + 1) + 1];
+	memset(deep, '[', JSONSCHEMA_MAX_INSTANCE_DEPTH + 1);
+	memset(deep + JSONSCHEMA_MAX_INSTANCE_DEPTH + 1, ']', JSONSCHEMA_MAX_INSTANCE_DEPTH + 1);
 	deep[sizeof deep - 1] = '\0';
 	CHECK_INT(TEXT(deep), JSONSCHEMA_NOT_JSON);
-	CHECK_STR(err, "JSON nested more than 256 levels deep");
-	CHECK_INT(jsonschema_validate_text(s, deep + 1, 2 * JSONSCHEMA_MAX_JSON_DEPTH, err,
+	CHECK_STR(err, "JSON nested more than 512 levels deep");
+	CHECK_INT(jsonschema_validate_text(s, deep + 1, 2 * JSONSCHEMA_MAX_INSTANCE_DEPTH, err,
 					   sizeof err),
 		  0);
 	/* only `len` bytes are read; the text needs no NUL */
