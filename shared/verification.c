@@ -28,10 +28,18 @@ const db_stmt VERIFICATION_STMTS[] = {
 		   " WHERE job_id = $1 AND attempt = $2::integer",
 	  3 },
 	{ "verify_due", "SELECT job_id, attempt FROM verify_due($1::integer)", 1 },
+	/* finished, and no verdict on its way: one settled in the last
+	 * VERIFY_VERDICT_GRACE_SECONDS but not recorded yet is being written to
+	 * the stream (after that, its verifier died: PostgreSQL has it) */
 	{ "verify_finished",
 	  "SELECT j.id, j.attempt_count FROM jobs j"
 	  " JOIN job_statuses s ON s.status = j.status AND s.terminal"
-	  " WHERE j.id = ANY ($1::text[])",
+	  " WHERE j.id = ANY ($1::text[])"
+	  " AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.job_id = j.id"
+	  " AND v.status <> 'running'"
+	  " AND v.finished_at > now() - make_interval(secs => " VERIFY_VERDICT_GRACE_SECONDS ")"
+	  " AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v.log) y"
+	  " WHERE y ->> 'event' = 'verdict'))",
 	  1 },
 	{ "verify_job_log",
 	  "SELECT j.status, j.kind, verify_log(j.id)::text FROM jobs j"

@@ -93,9 +93,13 @@ void verification_due(db_pool *db, int limit, verification_due_cb cb, void *arg)
 
 /*
  * Which of the jobs `ids` (a PostgreSQL text[] literal of job ids,
- * {job_a,job_b}) are finished (completed, failed, cancelled, archived):
- * no verdict comes for them any more. `attempts` are their attempt counts.
+ * {job_a,job_b}) are finished (completed, failed, cancelled, archived)
+ * with no verdict on its way to their log streams: none was settled in
+ * the last VERIFY_VERDICT_GRACE_SECONDS without being recorded yet (its
+ * verifier writes it to the stream, then records it). `attempts` are their
+ * attempt counts.
  */
+#define VERIFY_VERDICT_GRACE_SECONDS "10"
 void verification_finished(db_pool *db, const char *ids, verification_due_cb cb, void *arg);
 
 /*
