@@ -332,7 +332,11 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 	char *observers_text = json_dumps(stored, JSON_COMPACT);
 	json_decref(stored);
 	int queued = -1;
-	if (ids_new("job", id) == 0 && brief_text && observers_text) {
+	/* the run is named here, so that its tokens' hashes are stored with it */
+	char run_id[IDS_MAX_LEN], reply_hash[AUTH_HASH_HEX_LEN + 1], mcp_hash[AUTH_HASH_HEX_LEN + 1];
+	if (ids_new("job", id) == 0 && ids_new("run", run_id) == 0 &&
+	    auth_run_token_hashes(gw->secrets_key, run_id, reply_hash, mcp_hash) == 0 && brief_text &&
+	    observers_text) {
 		const char *params[] = { id,
 					 p->id,
 					 p->project_id,
@@ -344,8 +348,11 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 					 time_limit > 0 ? time_text : NULL,
 					 schema_text,
 					 verif_text,
-					 observers_text };
-		queued = jobs_call(gw->db, "dispatch_create", 12, params, on_created, c);
+					 observers_text,
+					 run_id,
+					 reply_hash,
+					 mcp_hash };
+		queued = jobs_call(gw->db, "dispatch_create", 15, params, on_created, c);
 	}
 	free(brief_text);
 	free(schema_text);

@@ -38,12 +38,29 @@ typedef void (*deliveries_claim_cb)(void *arg, const delivery *d, const char *er
 
 /*
  * Takes message `message_id` for one attempt, locked for `lock_s` seconds.
- * For a run's message (`run_id` not NULL), first stores the hashes of the
- * run's tokens (derived under `key`, ERRAND_SECRETS_KEY). Sealed secrets
- * are opened with `key`.
+ * For a run's message (`run_id` not NULL) whose run has no token hashes yet,
+ * first stores them (derived under `key`, ERRAND_SECRETS_KEY). Sealed
+ * secrets are opened with `key`. `cb` is called once.
  */
 void deliveries_claim(db_pool *db, const char *message_id, const char *run_id,
 		      const unsigned char key[32], int lock_s, deliveries_claim_cb cb, void *arg);
+
+/* One message to take, and whom to tell. */
+typedef struct delivery_want {
+	const char *message_id;
+	const char *run_id; /* NULL or "" when none */
+	deliveries_claim_cb cb;
+	void *arg;
+} delivery_want;
+
+/*
+ * deliveries_claim() of `n` (>= 1) messages in one statement: each want's
+ * callback is called once, in their order, when the statement is answered
+ * (at once on a failure to queue it). A message asked twice is taken once
+ * at most. `wants` and its strings are copied: the caller keeps them.
+ */
+void deliveries_claim_many(db_pool *db, const delivery_want *wants, int n,
+			   const unsigned char key[32], int lock_s);
 
 /* The outcome of one attempt. */
 typedef struct delivery_result {

@@ -49,8 +49,8 @@ const db_stmt JOBS_STMTS[] = {
 	  LIST_COLUMNS " WHERE j.agent_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
 	{ "dispatch_create",
 	  "SELECT" OUTCOME_JOB "FROM dispatch_create($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb,"
-	  " $8::integer, $9::integer, $10::jsonb, $11::jsonb, $12::jsonb)",
-	  12 },
+	  " $8::integer, $9::integer, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15)",
+	  15 },
 	{ "dispatch_cancel", "SELECT" OUTCOME_JOB "FROM dispatch_cancel($1, $2)", 2 },
 	{ "dispatch_get",
 	  "SELECT 'ok', dispatch_row(j.id) FROM jobs j WHERE j.id = $1 AND j.kind = 'dispatch'"

@@ -154,8 +154,9 @@ static result dispatch_try(const char *sender, const char *agent, const char *pa
 	const char *params[] = { id,	sender,	  PROJECT_DEFAULT_ID,
 				 agent, parent,	  "{\"objective\": \"Compare the vendors\"}",
 				 NULL,	attempts, "3600",
-				 NULL,	NULL,	  observers ? observers : "[]" };
-	return call("dispatch_create", 12, params);
+				 NULL,	NULL,	  observers ? observers : "[]",
+				 NULL,	NULL,	  NULL };
+	return call("dispatch_create", 15, params);
 }
 
 static char *dispatch(const char *sender, const char *agent, const char *parent, int max_attempts,
