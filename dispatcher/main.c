@@ -95,9 +95,9 @@ static void item_done(item *it)
 static void on_recorded(void *arg, const char *job_id, const char *error)
 {
 	item *it = arg;
+	(void)job_id;
+	(void)error;
 	it->d->db_stage--;
-	if (!error && job_id)
-		outbox_publish_job(&it->d->outbox, job_id);
 	item_done(it);
 }
 
@@ -124,7 +124,7 @@ static void record(item *it, long status, const char *error, long latency_ms, co
 	};
 	metrics_add(ok ? d->m_delivered : d->m_failed, 1);
 	d->db_stage++;
-	deliveries_record(d->db, &r, d->cfg->run_expiry_seconds, on_recorded, it);
+	deliveries_record(d->db, &d->outbox, &r, d->cfg->run_expiry_seconds, on_recorded, it);
 }
 
 /* ===== Sending ===== */

@@ -65,8 +65,6 @@ static void on_created(void *arg, const char *outcome, json_t *row, const char *
 	if (!outcome) {
 		gw_reply_unavailable(req);
 	} else if (strcmp(outcome, JOB_OK) == 0 && row) {
-		const char *id = json_string_value(json_object_get(row, "id"));
-		outbox_publish_job(&c->gw->outbox, id);
 		json_t *v = jobs_dispatch_view(row);
 		json_t *answer =
 			json_pack("{s:O,s:O,s:s,s:O,s:O}", "id", json_object_get(v, "id"),
@@ -352,7 +350,8 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 					 run_id,
 					 reply_hash,
 					 mcp_hash };
-		queued = jobs_call(gw->db, "dispatch_create", 15, params, on_created, c);
+		queued = jobs_call_publishing(gw->db, &gw->outbox, "dispatch_create", 15, params,
+					      on_created, c);
 	}
 	free(brief_text);
 	free(schema_text);
@@ -532,8 +531,6 @@ static void on_replied(void *arg, const runs_reply_answer *a, const char *error)
 				 "the job has subjobs that are not finished; send "
 				 "cancelOpenSubjobs: true to cancel them");
 	} else {
-		if (!a->idempotent && a->job_id)
-			outbox_publish_job(&r->gw->outbox, a->job_id);
 		http_reply_json(req, 200,
 				json_pack("{s:b,s:s,s:s,s:b,s:i}", "ok", 1, "runId", a->run_id,
 					  "status", a->run_status, "idempotent", a->idempotent,
@@ -662,7 +659,7 @@ static void reply_route(http_req *req, void *arg)
 	}
 	r->gw = gw;
 	r->req = req;
-	runs_reply_apply(gw->db, &reply, gw->cfg->run_expiry_seconds, on_replied, r);
+	runs_reply_apply(gw->db, &gw->outbox, &reply, gw->cfg->run_expiry_seconds, on_replied, r);
 }
 
 /* ===== Wiring ===== */

@@ -31,9 +31,11 @@ const db_stmt DELIVERIES_STMTS[] = {
 		   " unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY x (m, rh, mh, n),"
 		   " LATERAL delivery_claim(x.m, x.rh, x.mh, $4::integer) c ORDER BY x.n",
 	  4 },
+	/* with the events of the job it changed, claimed */
 	{ "delivery_record",
-	  NO_FLUSH " SELECT r.job_id FROM nf, delivery_record($1, $2::integer, $3, $4::integer, $5,"
-		   " $6::integer, $7, $8::bigint, $9::boolean, $10::integer) r",
+	  NO_FLUSH " SELECT r.job_id, o.* FROM nf, delivery_record($1, $2::integer, $3, $4::integer,"
+		   " $5, $6::integer, $7, $8::bigint, $9::boolean, $10::integer) r"
+		   " LEFT JOIN LATERAL outbox_claim_job(r.job_id) o ON true ORDER BY o.id",
 	  10 },
 	{ "delivery_list_job",
 	  "SELECT json_build_object('id', a.id, 'webhook_id', a.message_id, 'target', a.target,"
@@ -224,6 +226,7 @@ void deliveries_claim(db_pool *db, const char *message_id, const char *run_id,
 typedef struct record_call {
 	deliveries_record_cb cb;
 	void *arg;
+	outbox *ob;
 } record_call;
 
 static void on_recorded(void *arg, PGresult *res, const char *error)
@@ -233,14 +236,17 @@ static void on_recorded(void *arg, PGresult *res, const char *error)
 		log_error("recording a webhook attempt failed: %s", error ? error : "no result");
 		if (c->cb)
 			c->cb(c->arg, NULL, error ? error : "no result");
-	} else if (c->cb) {
-		int has = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
-		c->cb(c->arg, has ? PQgetvalue(res, 0, 0) : NULL, NULL);
+	} else {
+		int has = PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0);
+		if (has && c->ob)
+			outbox_publish_claimed(c->ob, res, 1);
+		if (c->cb)
+			c->cb(c->arg, has ? PQgetvalue(res, 0, 0) : NULL, NULL);
 	}
 	free(c);
 }
 
-void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
+void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int expiry_s,
 		       deliveries_record_cb cb, void *arg)
 {
 	record_call *c = calloc(1, sizeof *c);
@@ -251,6 +257,7 @@ void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
 	}
 	c->cb = cb;
 	c->arg = arg;
+	c->ob = ob;
 	char attempt[16], status[16], latency[24], delay[24], expiry[16];
 	snprintf(attempt, sizeof attempt, "%d", r->attempt);
 	snprintf(status, sizeof status, "%ld", r->status_code);

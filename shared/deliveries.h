@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "ids.h"
+#include "outbox.h"
 #include "pagination.h"
 
 /* The event of a run's webhook (CONTRACT.md). */
@@ -75,11 +76,16 @@ typedef struct delivery_result {
 	int gone;	    /* 410: disable the endpoint */
 } delivery_result;
 
-/* `job_id`: the job whose events the record may have made (publish them), or NULL. */
+/* `job_id`: the job whose events the record may have made, or NULL. */
 typedef void (*deliveries_record_cb)(void *arg, const char *job_id, const char *error);
 
-/* Records an attempt; `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS (a 2xx starts the run's clock). */
-void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
+/*
+ * Records an attempt; `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS (a 2xx starts
+ * the run's clock). The same statement claims the events of the job it may
+ * have changed; they are published through `ob` before `cb` is called
+ * (`ob` NULL: left to the relay).
+ */
+void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int expiry_s,
 		       deliveries_record_cb cb, void *arg);
 
 /*

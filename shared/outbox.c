@@ -24,11 +24,8 @@
 
 const db_stmt OUTBOX_STMTS[] = {
 	{ "outbox_claim_jobs",
-	  NO_FLUSH ", c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-		   " WHERE id IN (SELECT id FROM outbox WHERE job_id = ANY ($1::text[])"
-		   "  AND published_at IS NULL"
-		   "  AND (claimed_until IS NULL OR claimed_until < now())"
-		   "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	  NO_FLUSH " SELECT c.* FROM nf, unnest($1::text[]) j, LATERAL outbox_claim_job(j) c"
+		   " ORDER BY c.id",
 	  1 },
 	{ "outbox_claim_old",
 	  NO_FLUSH ", c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
@@ -160,6 +157,48 @@ static void on_xadd(void *arg, redisReply *reply, const char *error)
 		batch_finish(b);
 }
 
+/*
+ * Publishes the rows of `res` whose column `col` (the first of the claim's
+ * seven) is not NULL, then marks them; the batch is freed when done.
+ */
+static void batch_publish(batch *b, const PGresult *res, int col)
+{
+	int rows = PQntuples(res);
+	b->ids = calloc((size_t)rows + 1, sizeof *b->ids);
+	b->ok = calloc((size_t)rows + 1, 1);
+	if (!b->ids || !b->ok) {
+		if (b->done)
+			b->done(b->arg, -1);
+		batch_free(b);
+		return;
+	}
+	/* One more than the rows: the batch cannot finish while this loop runs. */
+	b->waiting = 1;
+	for (int r = 0; r < rows; r++) {
+		if (PQgetisnull(res, r, col))
+			continue;
+		int i = b->nrows++;
+		b->ids[i] = strtoll(PQgetvalue(res, r, col), NULL, 10);
+		char stream[128], when[CLOCK_RFC3339_LEN];
+		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, r, col + 2));
+		clock_format_rfc3339(strtoll(PQgetvalue(res, r, col + 6), NULL, 10), when);
+		const char *fields[] = { "event_id",   PQgetvalue(res, r, col + 1),
+					 "type",       PQgetvalue(res, r, col + 3),
+					 "job_id",     PQgetvalue(res, r, col + 4),
+					 "payload",    PQgetvalue(res, r, col + 5),
+					 "created_at", when };
+		xadd_slot *slot = malloc(sizeof *slot);
+		if (!slot)
+			continue;
+		slot->b = b;
+		slot->index = i;
+		b->waiting++;
+		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
+	}
+	if (--b->waiting == 0)
+		batch_finish(b);
+}
+
 static void on_claimed(void *arg, PGresult *res, const char *error)
 {
 	batch *b = arg;
@@ -170,45 +209,18 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 		batch_free(b);
 		return;
 	}
-	b->nrows = PQntuples(res);
-	if (b->nrows == 0) {
-		if (b->done)
-			b->done(b->arg, 0);
-		batch_free(b);
+	batch_publish(b, res, 0);
+}
+
+void outbox_publish_claimed(outbox *ob, const PGresult *res, int col)
+{
+	batch *b = calloc(1, sizeof *b);
+	if (!b) {
+		log_warn("outbox: out of memory; the relay publishes the events");
 		return;
 	}
-	b->ids = calloc((size_t)b->nrows, sizeof *b->ids);
-	b->ok = calloc((size_t)b->nrows, 1);
-	if (!b->ids || !b->ok) {
-		if (b->done)
-			b->done(b->arg, -1);
-		batch_free(b);
-		return;
-	}
-	/* One more than the rows: the batch cannot finish while this loop runs. */
-	b->waiting = b->nrows + 1;
-	for (int i = 0; i < b->nrows; i++) {
-		b->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		char stream[128], when[CLOCK_RFC3339_LEN];
-		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, i, 2));
-		clock_format_rfc3339(strtoll(PQgetvalue(res, i, 6), NULL, 10), when);
-		const char *fields[] = { "event_id",   PQgetvalue(res, i, 1),
-					 "type",       PQgetvalue(res, i, 3),
-					 "job_id",     PQgetvalue(res, i, 4),
-					 "payload",    PQgetvalue(res, i, 5),
-					 "created_at", when };
-		xadd_slot *slot = malloc(sizeof *slot);
-		if (!slot) {
-			if (--b->waiting == 0)
-				batch_finish(b);
-			continue;
-		}
-		slot->b = b;
-		slot->index = i;
-		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
-	}
-	if (--b->waiting == 0)
-		batch_finish(b);
+	b->ob = ob;
+	batch_publish(b, res, col);
 }
 
 /* Starts a batch with the claim statement `stmt`. */

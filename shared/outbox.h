@@ -39,6 +39,16 @@ typedef struct outbox {
  */
 void outbox_publish_job(outbox *ob, const char *job_id);
 
+/*
+ * Publishes events a statement claimed itself (with outbox_claim_job() of
+ * migration 0007, in the transaction that wrote them): the rows of `res`
+ * whose column `col` is not NULL, that column and the six after it being
+ * outbox_claim_job()'s. XADDs them and marks them published as
+ * outbox_publish_job() does; `res` is read before this returns. Fire and
+ * forget: what fails here the relay publishes once the claim lapses.
+ */
+void outbox_publish_claimed(outbox *ob, const PGresult *res, int col);
+
 /* Drops what is queued (the relay publishes it) and frees the queue. */
 void outbox_free(outbox *ob);
 

@@ -385,3 +385,23 @@ CREATE TRIGGER jobs_status_known BEFORE INSERT ON jobs
     FOR EACH ROW EXECUTE FUNCTION jobs_check_status();
 
 ALTER TABLE jobs DROP CONSTRAINT jobs_status_fkey;
+
+-- ===== The outbox: claimed by the statement that wrote the events =====
+
+-- Claims the unpublished events of job `p_job` for 30 seconds (the
+-- publisher's OUTBOX_CLAIM_SECONDS), skipping rows another publisher
+-- holds, and answers them in order as shared/outbox.c publishes them. The
+-- statements of the push path call it after their transition, in the same
+-- transaction, so that publishing takes no claim of its own.
+CREATE FUNCTION outbox_claim_job(p_job text, OUT id bigint, OUT event_id text, OUT stream text,
+                                 OUT type text, OUT job_id text, OUT payload text,
+                                 OUT created_ms bigint)
+RETURNS SETOF record
+LANGUAGE sql AS $$
+    UPDATE outbox o SET claimed_until = now() + interval '30 seconds'
+    WHERE o.id IN (SELECT x.id FROM outbox x WHERE x.job_id = p_job AND x.published_at IS NULL
+                   AND (x.claimed_until IS NULL OR x.claimed_until < now())
+                   ORDER BY x.id FOR UPDATE SKIP LOCKED)
+    RETURNING o.id, o.event_id, o.stream, o.type, coalesce(o.job_id, ''), o.payload::text,
+              (extract(epoch FROM o.created_at) * 1000)::bigint
+$$;

@@ -394,7 +394,7 @@ static recorded record(const char *msg, int attempt, long status, long delay, in
 		.next_delay_ms = delay,
 		.gone = gone,
 	};
-	deliveries_record(pool, &res, EXPIRY_S, on_recorded, &r);
+	deliveries_record(pool, NULL, &res, EXPIRY_S, on_recorded, &r);
 	CHECK(tdb_loop_until(base, record_done, &r, 10000));
 	CHECK_INT(r.calls, 1);
 	if (r.error[0]) {
@@ -1004,7 +1004,7 @@ static void test_huge_retry_after_recorded(void)
 				.error = "HTTP 503",
 				.latency_ms = 1,
 				.next_delay_ms = delay };
-	deliveries_record(pool, &res, EXPIRY_S, on_recorded, &r);
+	deliveries_record(pool, NULL, &res, EXPIRY_S, on_recorded, &r);
 	CHECK(tdb_loop_until(base, record_done, &r, 10000));
 	if (r.error[0]) {
 		fprintf(stderr, "record: %s\n", r.error);
