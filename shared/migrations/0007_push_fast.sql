@@ -397,11 +397,19 @@ CREATE FUNCTION outbox_claim_job(p_job text, OUT id bigint, OUT event_id text, O
                                  OUT type text, OUT job_id text, OUT payload text,
                                  OUT created_ms bigint)
 RETURNS SETOF record
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- PL/pgSQL keeps the statement's plan (a SQL function would plan it on every call)
+    RETURN QUERY
     UPDATE outbox o SET claimed_until = now() + interval '30 seconds'
     WHERE o.id IN (SELECT x.id FROM outbox x WHERE x.job_id = p_job AND x.published_at IS NULL
                    AND (x.claimed_until IS NULL OR x.claimed_until < now())
                    ORDER BY x.id FOR UPDATE SKIP LOCKED)
     RETURNING o.id, o.event_id, o.stream, o.type, coalesce(o.job_id, ''), o.payload::text,
-              (extract(epoch FROM o.created_at) * 1000)::bigint
-$$;
+              (extract(epoch FROM o.created_at) * 1000)::bigint;
+END $$;
+
+-- errand_time was IMMUTABLE over a STABLE body (to_char), so it could not be
+-- inlined: every call parsed and planned its SELECT. STABLE, it is inlined
+-- into the statements that call it.
+ALTER FUNCTION errand_time(timestamptz) STABLE;
