@@ -31,6 +31,10 @@
 #define STOP_CHECK_MS 100
 /* A taken message is locked this much longer than one attempt may take. */
 #define LOCK_SLACK_SECONDS 10
+/* Messages taken by one statement at most (those of one turn of the loop). */
+#define CLAIM_BATCH 64
+
+typedef struct item item;
 
 typedef struct dispatcher {
 	service *svc;
@@ -46,20 +50,23 @@ typedef struct dispatcher {
 	int db_stage; /* of those, the ones waiting for a claim or a record */
 	int polling;
 	struct event *ev_poll;
+	item *to_claim[CLAIM_BATCH]; /* messages to take once this turn of the loop is over */
+	int nto_claim;
+	struct event *ev_claim;
 	void (*stopped)(void *);
 	void *stopped_arg;
 	metric *m_delivered, *m_failed, *m_inflight;
 } dispatcher;
 
 /* One message on its way: taken, sent, recorded. */
-typedef struct item {
+struct item {
 	dispatcher *d;
 	char *stream_id; /* the stream entry to acknowledge, or NULL (found by the poll) */
 	char message_id[IDS_MAX_LEN];
 	char run_id[IDS_MAX_LEN];
 	char target[(PRINCIPAL_URL_MAX + 1)];
 	int attempt;
-} item;
+};
 
 static void maybe_stopped(dispatcher *d)
 {
@@ -88,9 +95,9 @@ static void item_done(item *it)
 static void on_recorded(void *arg, const char *job_id, const char *error)
 {
 	item *it = arg;
+	(void)job_id;
+	(void)error;
 	it->d->db_stage--;
-	if (!error && job_id)
-		outbox_publish_job(&it->d->outbox, job_id);
 	item_done(it);
 }
 
@@ -117,7 +124,7 @@ static void record(item *it, long status, const char *error, long latency_ms, co
 	};
 	metrics_add(ok ? d->m_delivered : d->m_failed, 1);
 	d->db_stage++;
-	deliveries_record(d->db, &r, d->cfg->run_expiry_seconds, on_recorded, it);
+	deliveries_record(d->db, &d->outbox, &r, d->cfg->run_expiry_seconds, on_recorded, it);
 }
 
 /* ===== Sending ===== */
@@ -230,6 +237,26 @@ static void on_claimed(void *arg, const delivery *m, const char *error)
 		record(it, 0, "cannot start the request", 0, NULL, -1);
 }
 
+/* Takes the messages gathered in this turn of the loop, in one statement. */
+static void claim_now(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dispatcher *d = arg;
+	delivery_want wants[CLAIM_BATCH];
+	int n = d->nto_claim;
+	for (int i = 0; i < n; i++) {
+		item *it = d->to_claim[i];
+		wants[i] = (delivery_want){ .message_id = it->message_id,
+					    .run_id = it->run_id,
+					    .cb = on_claimed,
+					    .arg = it };
+	}
+	d->nto_claim = 0;
+	if (n > 0)
+		deliveries_claim_many(d->db, wants, n, d->key, d->lock_s);
+}
+
 /* Takes message `message_id` (from the stream entry `stream_id`, or the poll) and sends it. */
 static void start(dispatcher *d, const char *stream_id, const char *message_id, const char *run_id)
 {
@@ -247,8 +274,11 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 	d->inflight++;
 	d->db_stage++;
 	metrics_set(d->m_inflight, d->inflight);
-	deliveries_claim(d->db, it->message_id, it->run_id[0] ? it->run_id : NULL, d->key,
-			 d->lock_s, on_claimed, it);
+	if (d->nto_claim == CLAIM_BATCH)
+		claim_now(-1, 0, d);
+	d->to_claim[d->nto_claim++] = it;
+	if (d->nto_claim == 1)
+		event_active(d->ev_claim, EV_TIMEOUT, 0);
 }
 
 /* ===== The stream errand:dispatch ===== */
@@ -381,11 +411,13 @@ int main(void)
 	d.m_inflight = metrics_gauge("errand_webhook_inflight",
 				     "Webhook messages between being taken and recorded.");
 	d.ev_poll = event_new(base, -1, EV_PERSIST, poll_tick, &d);
+	d.ev_claim = event_new(base, -1, 0, claim_now, &d);
 	struct timeval poll = { 0, POLL_INTERVAL_MS * 1000 };
 	event_add(d.ev_poll, &poll);
 	service_on_stop(d.svc, on_stop, &d);
 	int code = service_run(d.svc);
 	event_free(d.ev_poll);
+	event_free(d.ev_claim);
 	http_client_free(d.hc);
 	consumer_free(d.stream);
 	outbox_free(&d.outbox);

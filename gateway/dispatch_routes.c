@@ -65,8 +65,6 @@ static void on_created(void *arg, const char *outcome, json_t *row, const char *
 	if (!outcome) {
 		gw_reply_unavailable(req);
 	} else if (strcmp(outcome, JOB_OK) == 0 && row) {
-		const char *id = json_string_value(json_object_get(row, "id"));
-		outbox_publish_job(&c->gw->outbox, id);
 		json_t *v = jobs_dispatch_view(row);
 		json_t *answer =
 			json_pack("{s:O,s:O,s:s,s:O,s:O}", "id", json_object_get(v, "id"),
@@ -332,7 +330,11 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 	char *observers_text = json_dumps(stored, JSON_COMPACT);
 	json_decref(stored);
 	int queued = -1;
-	if (ids_new("job", id) == 0 && brief_text && observers_text) {
+	/* the run is named here, so that its tokens' hashes are stored with it */
+	char run_id[IDS_MAX_LEN], reply_hash[AUTH_HASH_HEX_LEN + 1], mcp_hash[AUTH_HASH_HEX_LEN + 1];
+	if (ids_new("job", id) == 0 && ids_new("run", run_id) == 0 &&
+	    auth_run_token_hashes(gw->secrets_key, run_id, reply_hash, mcp_hash) == 0 && brief_text &&
+	    observers_text) {
 		const char *params[] = { id,
 					 p->id,
 					 p->project_id,
@@ -344,8 +346,12 @@ static void create_job(gateway *gw, http_req *req, const principal *p)
 					 time_limit > 0 ? time_text : NULL,
 					 schema_text,
 					 verif_text,
-					 observers_text };
-		queued = jobs_call(gw->db, "dispatch_create", 12, params, on_created, c);
+					 observers_text,
+					 run_id,
+					 reply_hash,
+					 mcp_hash };
+		queued = jobs_call_publishing(gw->db, &gw->outbox, "dispatch_create", 15, params,
+					      on_created, c);
 	}
 	free(brief_text);
 	free(schema_text);
@@ -525,8 +531,6 @@ static void on_replied(void *arg, const runs_reply_answer *a, const char *error)
 				 "the job has subjobs that are not finished; send "
 				 "cancelOpenSubjobs: true to cancel them");
 	} else {
-		if (!a->idempotent && a->job_id)
-			outbox_publish_job(&r->gw->outbox, a->job_id);
 		http_reply_json(req, 200,
 				json_pack("{s:b,s:s,s:s,s:b,s:i}", "ok", 1, "runId", a->run_id,
 					  "status", a->run_status, "idempotent", a->idempotent,
@@ -655,7 +659,7 @@ static void reply_route(http_req *req, void *arg)
 	}
 	r->gw = gw;
 	r->req = req;
-	runs_reply_apply(gw->db, &reply, gw->cfg->run_expiry_seconds, on_replied, r);
+	runs_reply_apply(gw->db, &gw->outbox, &reply, gw->cfg->run_expiry_seconds, on_replied, r);
 }
 
 /* ===== Wiring ===== */

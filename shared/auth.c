@@ -170,6 +170,19 @@ int auth_run_token(const unsigned char key[32], const char *prefix, const char *
 	return base64url_encode(mac, maclen, out + 4) == SECRET_CHARS ? 0 : -1;
 }
 
+int auth_run_token_hashes(const unsigned char key[32], const char *run_id,
+			  char reply_hash[AUTH_HASH_HEX_LEN + 1], char mcp_hash[AUTH_HASH_HEX_LEN + 1])
+{
+	char token[AUTH_RUN_TOKEN_LEN + 1];
+	if (auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, run_id, token) != 0)
+		return -1;
+	auth_hash_hex(token, strlen(token), reply_hash);
+	if (auth_run_token(key, AUTH_MCP_TOKEN_PREFIX, run_id, token) != 0)
+		return -1;
+	auth_hash_hex(token, strlen(token), mcp_hash);
+	return 0;
+}
+
 int auth_run_token_shaped(const char *token, const char *prefix)
 {
 	if (!token || strlen(token) != AUTH_RUN_TOKEN_LEN || strncmp(token, prefix, 3) != 0 ||

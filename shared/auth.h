@@ -69,6 +69,15 @@ const char *auth_bearer(const char *header);
 int auth_run_token(const unsigned char key[32], const char *prefix, const char *run_id,
 		   char out[AUTH_RUN_TOKEN_LEN + 1]) __attribute__((warn_unused_result));
 
+/*
+ * Writes the hex SHA-256 of run `run_id`'s reply token and of its MCP token
+ * (what the database stores) into `reply_hash` and `mcp_hash`
+ * (AUTH_HASH_HEX_LEN + 1 bytes each). Returns 0 or -1.
+ */
+int auth_run_token_hashes(const unsigned char key[32], const char *run_id,
+			  char reply_hash[AUTH_HASH_HEX_LEN + 1], char mcp_hash[AUTH_HASH_HEX_LEN + 1])
+	__attribute__((warn_unused_result));
+
 /* Nonzero when `token` has the shape of a run token of `prefix` (says nothing of its validity). */
 int auth_run_token_shaped(const char *token, const char *prefix);
 

@@ -24,13 +24,18 @@ const db_stmt DELIVERIES_STMTS[] = {
 	  " AND (attempts > 0 OR created_at < now() - interval '2 seconds')"
 	  " ORDER BY next_attempt_at LIMIT $1",
 	  1 },
+	/* several messages in one statement, answered in the order asked */
 	{ "delivery_claim",
 	  NO_FLUSH " SELECT c.id, c.event, c.url, c.secrets, c.payload, c.attempt, c.run_id,"
-		   " c.disabled FROM nf, delivery_claim($1, $2, $3, $4::integer) c",
+		   " c.disabled FROM nf,"
+		   " unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY x (m, rh, mh, n),"
+		   " LATERAL delivery_claim(x.m, x.rh, x.mh, $4::integer) c ORDER BY x.n",
 	  4 },
+	/* with the events of the job it changed, claimed */
 	{ "delivery_record",
-	  NO_FLUSH " SELECT r.job_id FROM nf, delivery_record($1, $2::integer, $3, $4::integer, $5,"
-		   " $6::integer, $7, $8::bigint, $9::boolean, $10::integer) r",
+	  NO_FLUSH " SELECT r.job_id, o.* FROM nf, delivery_record($1, $2::integer, $3, $4::integer,"
+		   " $5, $6::integer, $7, $8::bigint, $9::boolean, $10::integer) r"
+		   " LEFT JOIN LATERAL outbox_claim_job(r.job_id) o ON true ORDER BY o.id",
 	  10 },
 	{ "delivery_list_job",
 	  "SELECT json_build_object('id', a.id, 'webhook_id', a.message_id, 'target', a.target,"
@@ -46,11 +51,23 @@ const size_t DELIVERIES_STMTS_N = sizeof DELIVERIES_STMTS / sizeof DELIVERIES_ST
 
 /* ===== Claims ===== */
 
+/* A statement taking `n` messages; `wants` is a copy whose strings it owns. */
 typedef struct claim_call {
-	deliveries_claim_cb cb;
-	void *arg;
+	int n;
+	delivery_want *wants;
 	unsigned char key[32];
 } claim_call;
+
+static void claim_call_free(claim_call *c)
+{
+	for (int i = 0; c && i < c->n; i++) {
+		free((char *)c->wants[i].message_id);
+		free((char *)c->wants[i].run_id);
+	}
+	if (c)
+		free(c->wants);
+	free(c);
+}
 
 /*
  * Splits a PostgreSQL text[] of secrets ({a,b}: base64, "v1." and "whsec_"
@@ -69,37 +86,27 @@ static int split_array(char *text, char **out, int max)
 	return n;
 }
 
-static void on_claimed(void *arg, PGresult *res, const char *error)
+/* Hands row `row` of a claim's result to `w`'s callback, its sealed secrets opened under `key`. */
+static void hand_row(const PGresult *res, int row, const unsigned char key[32],
+		     const delivery_want *w)
 {
-	claim_call *c = arg;
-	if (!db_result_ok(res)) {
-		log_error("taking a webhook message failed: %s", error ? error : "no result");
-		c->cb(c->arg, NULL, error ? error : "no result");
-		free(c);
-		return;
-	}
-	if (PQntuples(res) == 0) {
-		c->cb(c->arg, NULL, NULL);
-		free(c);
-		return;
-	}
 	delivery d = {
-		.id = PQgetvalue(res, 0, 0),
-		.event = PQgetvalue(res, 0, 1),
-		.url = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
-		.payload = PQgetvalue(res, 0, 4),
-		.attempt = atoi(PQgetvalue(res, 0, 5)),
-		.run_id = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6),
-		.disabled = strcmp(PQgetvalue(res, 0, 7), "t") == 0,
+		.id = PQgetvalue(res, row, 0),
+		.event = PQgetvalue(res, row, 1),
+		.url = PQgetisnull(res, row, 2) ? NULL : PQgetvalue(res, row, 2),
+		.payload = PQgetvalue(res, row, 4),
+		.attempt = atoi(PQgetvalue(res, row, 5)),
+		.run_id = PQgetisnull(res, row, 6) ? NULL : PQgetvalue(res, row, 6),
+		.disabled = strcmp(PQgetvalue(res, row, 7), "t") == 0,
 	};
-	char *array = strdup(PQgetvalue(res, 0, 3));
+	char *array = strdup(PQgetvalue(res, row, 3));
 	char *stored[DELIVERY_SECRETS_MAX];
 	char *opened[DELIVERY_SECRETS_MAX] = { 0 };
 	int n = array ? split_array(array, stored, DELIVERY_SECRETS_MAX) : 0;
 	for (int i = 0; i < n; i++) {
 		if (strncmp(stored[i], "v1.", 3) == 0) {
 			size_t len = 0;
-			opened[i] = seal_decrypt(c->key, stored[i], &len);
+			opened[i] = seal_decrypt(key, stored[i], &len);
 			if (!opened[i]) {
 				log_error("cannot open a webhook secret: wrong ERRAND_SECRETS_KEY?");
 				continue;
@@ -109,48 +116,109 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 			d.secrets[d.nsecrets++] = stored[i];
 		}
 	}
-	c->cb(c->arg, &d, NULL);
+	w->cb(w->arg, &d, NULL);
 	for (int i = 0; i < n; i++)
 		free(opened[i]);
 	free(array);
-	free(c);
+}
+
+static void on_claimed(void *arg, PGresult *res, const char *error)
+{
+	claim_call *c = arg;
+	if (!db_result_ok(res)) {
+		log_error("taking %d webhook messages failed: %s", c->n, error ? error : "no result");
+		for (int i = 0; i < c->n; i++)
+			c->wants[i].cb(c->wants[i].arg, NULL, error ? error : "no result");
+		claim_call_free(c);
+		return;
+	}
+	/* the rows come in the order asked; a message not taken has none */
+	int rows = PQntuples(res), row = 0;
+	for (int i = 0; i < c->n; i++) {
+		const delivery_want *w = &c->wants[i];
+		if (row < rows && strcmp(PQgetvalue(res, row, 0), w->message_id) == 0)
+			hand_row(res, row++, c->key, w);
+		else
+			w->cb(w->arg, NULL, NULL);
+	}
+	claim_call_free(c);
+}
+
+/*
+ * Appends `value` (an id or a hash: no character needs quoting) or NULL
+ * to the array literal being built in `buf`. Returns the new length.
+ */
+static size_t array_add(char *buf, size_t used, const char *value, int first)
+{
+	used += (size_t)sprintf(buf + used, "%s%s", first ? "{" : ",", value ? value : "NULL");
+	return used;
+}
+
+void deliveries_claim_many(db_pool *db, const delivery_want *wants, int n,
+			   const unsigned char key[32], int lock_s)
+{
+	claim_call *c = calloc(1, sizeof *c);
+	size_t cap = (size_t)n * (AUTH_HASH_HEX_LEN + 2) + 3;
+	char *msgs = malloc(cap), *replies = malloc(cap), *mcps = malloc(cap);
+	if (c)
+		c->wants = calloc((size_t)n, sizeof *c->wants);
+	if (!c || !c->wants || !msgs || !replies || !mcps) {
+		for (int i = 0; i < n; i++)
+			wants[i].cb(wants[i].arg, NULL, "out of memory");
+		goto done;
+	}
+	memcpy(c->key, key, sizeof c->key);
+	size_t um = 0, ur = 0, uc = 0;
+	for (int i = 0; i < n; i++) {
+		const delivery_want *w = &wants[i];
+		char reply_hash[AUTH_HASH_HEX_LEN + 1], mcp_hash[AUTH_HASH_HEX_LEN + 1];
+		int has_run = w->run_id && w->run_id[0];
+		if (!ids_valid(w->message_id, "msg") || (has_run && !ids_valid(w->run_id, "run")) ||
+		    (has_run && auth_run_token_hashes(key, w->run_id, reply_hash, mcp_hash) != 0)) {
+			w->cb(w->arg, NULL, "malformed message or run id");
+			continue;
+		}
+		delivery_want *copy = &c->wants[c->n];
+		*copy = *w;
+		copy->message_id = strdup(w->message_id);
+		copy->run_id = has_run ? strdup(w->run_id) : NULL;
+		if (!copy->message_id || (has_run && !copy->run_id)) {
+			free((char *)copy->message_id);
+			free((char *)copy->run_id);
+			w->cb(w->arg, NULL, "out of memory");
+			continue;
+		}
+		c->n++;
+		um = array_add(msgs, um, w->message_id, c->n == 1);
+		ur = array_add(replies, ur, has_run ? reply_hash : NULL, c->n == 1);
+		uc = array_add(mcps, uc, has_run ? mcp_hash : NULL, c->n == 1);
+	}
+	if (c->n == 0)
+		goto done;
+	strcpy(msgs + um, "}");
+	strcpy(replies + ur, "}");
+	strcpy(mcps + uc, "}");
+	char lock[16];
+	snprintf(lock, sizeof lock, "%d", lock_s);
+	const char *params[] = { msgs, replies, mcps, lock };
+	if (db_query(db, "delivery_claim", 4, params, on_claimed, c) != 0) {
+		for (int i = 0; i < c->n; i++)
+			c->wants[i].cb(c->wants[i].arg, NULL, "cannot queue the query");
+		goto done;
+	}
+	c = NULL; /* on_claimed frees it */
+done:
+	free(msgs);
+	free(replies);
+	free(mcps);
+	claim_call_free(c);
 }
 
 void deliveries_claim(db_pool *db, const char *message_id, const char *run_id,
 		      const unsigned char key[32], int lock_s, deliveries_claim_cb cb, void *arg)
 {
-	claim_call *c = calloc(1, sizeof *c);
-	if (!c) {
-		cb(arg, NULL, "out of memory");
-		return;
-	}
-	c->cb = cb;
-	c->arg = arg;
-	memcpy(c->key, key, sizeof c->key);
-	char reply_hash[AUTH_HASH_HEX_LEN + 1] = "", mcp_hash[AUTH_HASH_HEX_LEN + 1] = "";
-	if (run_id && run_id[0]) {
-		char token[AUTH_RUN_TOKEN_LEN + 1];
-		if (auth_run_token(key, AUTH_REPLY_TOKEN_PREFIX, run_id, token) != 0) {
-			free(c);
-			cb(arg, NULL, "cannot derive the run's tokens");
-			return;
-		}
-		auth_hash_hex(token, strlen(token), reply_hash);
-		if (auth_run_token(key, AUTH_MCP_TOKEN_PREFIX, run_id, token) != 0) {
-			free(c);
-			cb(arg, NULL, "cannot derive the run's tokens");
-			return;
-		}
-		auth_hash_hex(token, strlen(token), mcp_hash);
-	}
-	char lock[16];
-	snprintf(lock, sizeof lock, "%d", lock_s);
-	const char *params[] = { message_id, reply_hash[0] ? reply_hash : NULL,
-				 mcp_hash[0] ? mcp_hash : NULL, lock };
-	if (db_query(db, "delivery_claim", 4, params, on_claimed, c) != 0) {
-		free(c);
-		cb(arg, NULL, "cannot queue the query");
-	}
+	delivery_want w = { .message_id = message_id, .run_id = run_id, .cb = cb, .arg = arg };
+	deliveries_claim_many(db, &w, 1, key, lock_s);
 }
 
 /* ===== Records ===== */
@@ -158,6 +226,7 @@ void deliveries_claim(db_pool *db, const char *message_id, const char *run_id,
 typedef struct record_call {
 	deliveries_record_cb cb;
 	void *arg;
+	outbox *ob;
 } record_call;
 
 static void on_recorded(void *arg, PGresult *res, const char *error)
@@ -167,14 +236,17 @@ static void on_recorded(void *arg, PGresult *res, const char *error)
 		log_error("recording a webhook attempt failed: %s", error ? error : "no result");
 		if (c->cb)
 			c->cb(c->arg, NULL, error ? error : "no result");
-	} else if (c->cb) {
-		int has = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
-		c->cb(c->arg, has ? PQgetvalue(res, 0, 0) : NULL, NULL);
+	} else {
+		int has = PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0);
+		if (has && c->ob)
+			outbox_publish_claimed(c->ob, res, 1);
+		if (c->cb)
+			c->cb(c->arg, has ? PQgetvalue(res, 0, 0) : NULL, NULL);
 	}
 	free(c);
 }
 
-void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
+void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int expiry_s,
 		       deliveries_record_cb cb, void *arg)
 {
 	record_call *c = calloc(1, sizeof *c);
@@ -185,6 +257,7 @@ void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
 	}
 	c->cb = cb;
 	c->arg = arg;
+	c->ob = ob;
 	char attempt[16], status[16], latency[24], delay[24], expiry[16];
 	snprintf(attempt, sizeof attempt, "%d", r->attempt);
 	snprintf(status, sizeof status, "%ld", r->status_code);

@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "ids.h"
+#include "outbox.h"
 #include "pagination.h"
 
 /* The event of a run's webhook (CONTRACT.md). */
@@ -38,12 +39,29 @@ typedef void (*deliveries_claim_cb)(void *arg, const delivery *d, const char *er
 
 /*
  * Takes message `message_id` for one attempt, locked for `lock_s` seconds.
- * For a run's message (`run_id` not NULL), first stores the hashes of the
- * run's tokens (derived under `key`, ERRAND_SECRETS_KEY). Sealed secrets
- * are opened with `key`.
+ * For a run's message (`run_id` not NULL) whose run has no token hashes yet,
+ * first stores them (derived under `key`, ERRAND_SECRETS_KEY). Sealed
+ * secrets are opened with `key`. `cb` is called once.
  */
 void deliveries_claim(db_pool *db, const char *message_id, const char *run_id,
 		      const unsigned char key[32], int lock_s, deliveries_claim_cb cb, void *arg);
+
+/* One message to take, and whom to tell. */
+typedef struct delivery_want {
+	const char *message_id;
+	const char *run_id; /* NULL or "" when none */
+	deliveries_claim_cb cb;
+	void *arg;
+} delivery_want;
+
+/*
+ * deliveries_claim() of `n` (>= 1) messages in one statement: each want's
+ * callback is called once, in their order, when the statement is answered
+ * (at once on a failure to queue it). A message asked twice is taken once
+ * at most. `wants` and its strings are copied: the caller keeps them.
+ */
+void deliveries_claim_many(db_pool *db, const delivery_want *wants, int n,
+			   const unsigned char key[32], int lock_s);
 
 /* The outcome of one attempt. */
 typedef struct delivery_result {
@@ -58,11 +76,16 @@ typedef struct delivery_result {
 	int gone;	    /* 410: disable the endpoint */
 } delivery_result;
 
-/* `job_id`: the job whose events the record may have made (publish them), or NULL. */
+/* `job_id`: the job whose events the record may have made, or NULL. */
 typedef void (*deliveries_record_cb)(void *arg, const char *job_id, const char *error);
 
-/* Records an attempt; `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS (a 2xx starts the run's clock). */
-void deliveries_record(db_pool *db, const delivery_result *r, int expiry_s,
+/*
+ * Records an attempt; `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS (a 2xx starts
+ * the run's clock). The same statement claims the events of the job it may
+ * have changed; they are published through `ob` before `cb` is called
+ * (`ob` NULL: left to the relay).
+ */
+void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int expiry_s,
 		       deliveries_record_cb cb, void *arg);
 
 /*

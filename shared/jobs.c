@@ -47,10 +47,12 @@ const db_stmt JOBS_STMTS[] = {
 	  LIST_COLUMNS " WHERE j.sender_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
 	{ "market_list_agent",
 	  LIST_COLUMNS " WHERE j.agent_id = $1 AND j.kind = 'market'" LIST_PAGE, 5 },
+	/* with the new job's events, claimed (jobs_call_publishing) */
 	{ "dispatch_create",
-	  "SELECT" OUTCOME_JOB "FROM dispatch_create($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb,"
-	  " $8::integer, $9::integer, $10::jsonb, $11::jsonb, $12::jsonb)",
-	  12 },
+	  "SELECT d.outcome, d.job, o.* FROM dispatch_create($1, $2, $3, $4, $5, $6::jsonb,"
+	  " $7::jsonb, $8::integer, $9::integer, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15) d"
+	  " LEFT JOIN LATERAL outbox_claim_job(d.job ->> 'id') o ON true ORDER BY o.id",
+	  15 },
 	{ "dispatch_cancel", "SELECT" OUTCOME_JOB "FROM dispatch_cancel($1, $2)", 2 },
 	{ "dispatch_get",
 	  "SELECT 'ok', dispatch_row(j.id) FROM jobs j WHERE j.id = $1 AND j.kind = 'dispatch'"
@@ -63,6 +65,7 @@ const size_t JOBS_STMTS_N = sizeof JOBS_STMTS / sizeof JOBS_STMTS[0];
 typedef struct jobs_op {
 	jobs_cb cb;
 	void *arg;
+	outbox *ob; /* publishes the events the statement claimed, or NULL */
 } jobs_op;
 
 static void on_call(void *arg, PGresult *res, const char *error)
@@ -78,6 +81,8 @@ static void on_call(void *arg, PGresult *res, const char *error)
 		if (!PQgetisnull(res, 0, 1)) {
 			row = json_load_db(PQgetvalue(res, 0, 1));
 		}
+		if (op->ob)
+			outbox_publish_claimed(op->ob, res, 2);
 		op->cb(op->arg, PQgetvalue(res, 0, 0), row, NULL);
 		json_decref(row);
 	}
@@ -87,11 +92,18 @@ static void on_call(void *arg, PGresult *res, const char *error)
 int jobs_call(db_pool *db, const char *name, int nparams, const char *const *params, jobs_cb cb,
 	      void *arg)
 {
+	return jobs_call_publishing(db, NULL, name, nparams, params, cb, arg);
+}
+
+int jobs_call_publishing(db_pool *db, outbox *ob, const char *name, int nparams,
+			 const char *const *params, jobs_cb cb, void *arg)
+{
 	jobs_op *op = calloc(1, sizeof *op);
 	if (!op)
 		return -1;
 	op->cb = cb;
 	op->arg = arg;
+	op->ob = ob;
 	if (db_query(db, name, nparams, params, on_call, op) != 0) {
 		free(op);
 		return -1;

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "outbox.h"
 #include "pagination.h"
 #include "principals.h"
 
@@ -44,6 +45,15 @@ typedef void (*jobs_cb)(void *arg, const char *outcome, json_t *row, const char 
  */
 int jobs_call(db_pool *db, const char *name, int nparams, const char *const *params, jobs_cb cb,
 	      void *arg) __attribute__((warn_unused_result));
+
+/*
+ * jobs_call() of a statement whose result rows also carry, from column 2
+ * on, the events it claimed (outbox_claim_job()): they are published
+ * through `ob` (NULL: left claimed, for the relay) before `cb` is called.
+ */
+int jobs_call_publishing(db_pool *db, outbox *ob, const char *name, int nparams,
+			 const char *const *params, jobs_cb cb, void *arg)
+	__attribute__((warn_unused_result));
 
 /*
  * The marketplace jobs `viewer` may list, newest first: a user's own, an

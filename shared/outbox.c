@@ -24,11 +24,8 @@
 
 const db_stmt OUTBOX_STMTS[] = {
 	{ "outbox_claim_jobs",
-	  NO_FLUSH ", c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
-		   " WHERE id IN (SELECT id FROM outbox WHERE job_id = ANY ($1::text[])"
-		   "  AND published_at IS NULL"
-		   "  AND (claimed_until IS NULL OR claimed_until < now())"
-		   "  ORDER BY id FOR UPDATE SKIP LOCKED)" CLAIM_RETURNING,
+	  NO_FLUSH " SELECT c.* FROM nf, unnest($1::text[]) j, LATERAL outbox_claim_job(j) c"
+		   " ORDER BY c.id",
 	  1 },
 	{ "outbox_claim_old",
 	  NO_FLUSH ", c AS (UPDATE outbox SET claimed_until = now() + interval '30 seconds'"
@@ -50,6 +47,7 @@ const size_t OUTBOX_STMTS_N = sizeof OUTBOX_STMTS / sizeof OUTBOX_STMTS[0];
 /* One batch of claimed rows being published. */
 typedef struct batch {
 	outbox *ob;
+	struct batch *next; /* the next batch whose rows one mark statement marks */
 	int waiting; /* XADDs not yet answered */
 	int nrows;
 	long long *ids;
@@ -58,6 +56,16 @@ typedef struct batch {
 	void *arg;
 } batch;
 
+/* The work one turn of the loop gathers. */
+struct outbox_queue {
+	struct event *ev; /* fires once the turn is over */
+	char *list;	  /* a text[] literal being built: {job_a,job_b */
+	size_t len, cap;
+	int n;
+	batch *marks;	       /* published batches whose rows are to be marked (`next`) */
+	struct event *ev_mark; /* fires once the turn is over */
+};
+
 static void batch_free(batch *b)
 {
 	free(b->ids);
@@ -65,40 +73,49 @@ static void batch_free(batch *b)
 	free(b);
 }
 
+/* The answer of a mark statement: for `arg`, a list of batches (`next`). */
 static void on_marked(void *arg, PGresult *res, const char *error)
 {
-	batch *b = arg;
-	int published = 0;
-	for (int i = 0; i < b->nrows; i++)
-		published += b->ok[i];
-	if (!db_result_ok(res)) {
-		log_warn("outbox: marking %d events published failed: %s (they will be sent again)",
-			 published, error ? error : "no result");
-		published = -1;
+	int failed = !db_result_ok(res);
+	for (batch *b = arg, *next; b; b = next) {
+		next = b->next;
+		int published = 0;
+		for (int i = 0; i < b->nrows; i++)
+			published += b->ok[i];
+		if (failed) {
+			log_warn("outbox: marking %d events published failed: %s (they will be sent again)",
+				 published, error ? error : "no result");
+			published = -1;
+		}
+		if (b->done)
+			b->done(b->arg, published);
+		batch_free(b);
 	}
-	if (b->done)
-		b->done(b->arg, published);
-	batch_free(b);
 }
 
 /*
- * The ids of the rows whose XADD went through (`ok` 1) or failed (`ok` 0)
- * as a PostgreSQL array literal; NULL when there are none or on failure.
+ * The ids of the rows whose XADD went through (`ok` 1) or failed (`ok` 0),
+ * of batch `first` and those after it (`next`), as a PostgreSQL array
+ * literal; NULL when there are none or on failure.
  */
-static char *id_list(const batch *b, int ok)
+static char *id_list(const batch *first, int ok)
 {
-	size_t cap = (size_t)b->nrows * 21 + 3, used = 0;
+	size_t cap = 3, used = 0;
+	for (const batch *b = first; b; b = b->next)
+		cap += (size_t)b->nrows * 21;
 	char *list = malloc(cap);
 	int any = 0;
 	if (!list)
 		return NULL;
 	used += (size_t)snprintf(list + used, cap - used, "{");
-	for (int i = 0; i < b->nrows; i++) {
-		if (b->ok[i] != ok)
-			continue;
-		used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "",
-					 b->ids[i]);
-		any = 1;
+	for (const batch *b = first; b; b = b->next) {
+		for (int i = 0; i < b->nrows; i++) {
+			if (b->ok[i] != ok)
+				continue;
+			used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "",
+						 b->ids[i]);
+			any = 1;
+		}
 	}
 	snprintf(list + used, cap - used, "}");
 	if (!any) {
@@ -116,9 +133,27 @@ static void on_unclaimed(void *arg, PGresult *res, const char *error)
 			 error ? error : "no result");
 }
 
+/* Marks the rows of batch `first` and those after it in one statement. */
+static void mark(outbox *ob, batch *first)
+{
+	char *list = id_list(first, 1);
+	if (!list) {
+		on_marked(first, NULL, "out of memory");
+		return;
+	}
+	const char *params[] = { list };
+	int r = db_query(ob->db, "outbox_mark", 1, params, on_marked, first);
+	free(list);
+	if (r != 0)
+		on_marked(first, NULL, "cannot queue the query");
+}
+
+static outbox_queue *queue_of(outbox *ob);
+
 /*
  * Every XADD answered: the rows that failed are released at once (another
- * publisher may take them), the ones that went through are marked.
+ * publisher may take them), the ones that went through are marked, with
+ * those of the other batches finished in the same turn of the loop.
  */
 static void batch_finish(batch *b)
 {
@@ -129,18 +164,24 @@ static void batch_finish(batch *b)
 			log_warn("outbox: cannot queue the release of claims");
 		free(failed);
 	}
-	char *list = id_list(b, 1);
-	if (!list) {
+	int any = 0;
+	for (int i = 0; i < b->nrows; i++)
+		any |= b->ok[i];
+	if (!any) {
 		if (b->done)
 			b->done(b->arg, 0);
 		batch_free(b);
 		return;
 	}
-	const char *params[] = { list };
-	int r = db_query(b->ob->db, "outbox_mark", 1, params, on_marked, b);
-	free(list);
-	if (r != 0)
-		on_marked(b, NULL, "cannot queue the query");
+	outbox_queue *q = b->ob->base ? queue_of(b->ob) : NULL;
+	if (!q) {
+		mark(b->ob, b);
+		return;
+	}
+	b->next = q->marks;
+	q->marks = b;
+	if (!b->next)
+		event_active(q->ev_mark, EV_TIMEOUT, 0);
 }
 
 /* The answer of one XADD; `arg` points at the row's slot in `ok`. */
@@ -160,6 +201,48 @@ static void on_xadd(void *arg, redisReply *reply, const char *error)
 		batch_finish(b);
 }
 
+/*
+ * Publishes the rows of `res` whose column `col` (the first of the claim's
+ * seven) is not NULL, then marks them; the batch is freed when done.
+ */
+static void batch_publish(batch *b, const PGresult *res, int col)
+{
+	int rows = PQntuples(res);
+	b->ids = calloc((size_t)rows + 1, sizeof *b->ids);
+	b->ok = calloc((size_t)rows + 1, 1);
+	if (!b->ids || !b->ok) {
+		if (b->done)
+			b->done(b->arg, -1);
+		batch_free(b);
+		return;
+	}
+	/* One more than the rows: the batch cannot finish while this loop runs. */
+	b->waiting = 1;
+	for (int r = 0; r < rows; r++) {
+		if (PQgetisnull(res, r, col))
+			continue;
+		int i = b->nrows++;
+		b->ids[i] = strtoll(PQgetvalue(res, r, col), NULL, 10);
+		char stream[128], when[CLOCK_RFC3339_LEN];
+		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, r, col + 2));
+		clock_format_rfc3339(strtoll(PQgetvalue(res, r, col + 6), NULL, 10), when);
+		const char *fields[] = { "event_id",   PQgetvalue(res, r, col + 1),
+					 "type",       PQgetvalue(res, r, col + 3),
+					 "job_id",     PQgetvalue(res, r, col + 4),
+					 "payload",    PQgetvalue(res, r, col + 5),
+					 "created_at", when };
+		xadd_slot *slot = malloc(sizeof *slot);
+		if (!slot)
+			continue;
+		slot->b = b;
+		slot->index = i;
+		b->waiting++;
+		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
+	}
+	if (--b->waiting == 0)
+		batch_finish(b);
+}
+
 static void on_claimed(void *arg, PGresult *res, const char *error)
 {
 	batch *b = arg;
@@ -170,45 +253,18 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 		batch_free(b);
 		return;
 	}
-	b->nrows = PQntuples(res);
-	if (b->nrows == 0) {
-		if (b->done)
-			b->done(b->arg, 0);
-		batch_free(b);
+	batch_publish(b, res, 0);
+}
+
+void outbox_publish_claimed(outbox *ob, const PGresult *res, int col)
+{
+	batch *b = calloc(1, sizeof *b);
+	if (!b) {
+		log_warn("outbox: out of memory; the relay publishes the events");
 		return;
 	}
-	b->ids = calloc((size_t)b->nrows, sizeof *b->ids);
-	b->ok = calloc((size_t)b->nrows, 1);
-	if (!b->ids || !b->ok) {
-		if (b->done)
-			b->done(b->arg, -1);
-		batch_free(b);
-		return;
-	}
-	/* One more than the rows: the batch cannot finish while this loop runs. */
-	b->waiting = b->nrows + 1;
-	for (int i = 0; i < b->nrows; i++) {
-		b->ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		char stream[128], when[CLOCK_RFC3339_LEN];
-		snprintf(stream, sizeof stream, "%s%s", b->ob->prefix, PQgetvalue(res, i, 2));
-		clock_format_rfc3339(strtoll(PQgetvalue(res, i, 6), NULL, 10), when);
-		const char *fields[] = { "event_id",   PQgetvalue(res, i, 1),
-					 "type",       PQgetvalue(res, i, 3),
-					 "job_id",     PQgetvalue(res, i, 4),
-					 "payload",    PQgetvalue(res, i, 5),
-					 "created_at", when };
-		xadd_slot *slot = malloc(sizeof *slot);
-		if (!slot) {
-			if (--b->waiting == 0)
-				batch_finish(b);
-			continue;
-		}
-		slot->b = b;
-		slot->index = i;
-		redis_xadd(b->ob->redis, stream, b->ob->maxlen, 5, fields, on_xadd, slot);
-	}
-	if (--b->waiting == 0)
-		batch_finish(b);
+	b->ob = ob;
+	batch_publish(b, res, col);
 }
 
 /* Starts a batch with the claim statement `stmt`. */
@@ -229,13 +285,18 @@ static void claim(outbox *ob, const char *stmt, const char *param,
 		on_claimed(b, NULL, "cannot queue the query");
 }
 
-/* The jobs whose publication was asked for in this turn of the loop. */
-struct outbox_queue {
-	struct event *ev; /* fires once the turn is over */
-	char *list;	  /* a text[] literal being built: {job_a,job_b */
-	size_t len, cap;
-	int n;
-};
+/* Marks, in one statement, the rows of the publications finished in this turn of the loop. */
+static void marks_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	outbox *ob = arg;
+	batch *first = ob->queue ? ob->queue->marks : NULL;
+	if (!first)
+		return;
+	ob->queue->marks = NULL;
+	mark(ob, first);
+}
 
 static void queue_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -252,6 +313,28 @@ static void queue_flush(evutil_socket_t fd, short what, void *arg)
 	q->n = 0;
 }
 
+/* The queue of `ob` (which has a loop), made on first use; NULL when out of memory. */
+static outbox_queue *queue_of(outbox *ob)
+{
+	outbox_queue *q = ob->queue;
+	if (q)
+		return q;
+	q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->ev = event_new(ob->base, -1, 0, queue_flush, ob);
+	q->ev_mark = event_new(ob->base, -1, 0, marks_flush, ob);
+	if (!q->ev || !q->ev_mark) {
+		if (q->ev)
+			event_free(q->ev);
+		if (q->ev_mark)
+			event_free(q->ev_mark);
+		free(q);
+		return NULL;
+	}
+	return ob->queue = q;
+}
+
 void outbox_publish_job(outbox *ob, const char *job_id)
 {
 	size_t idlen = job_id ? strlen(job_id) : 0;
@@ -263,15 +346,10 @@ void outbox_publish_job(outbox *ob, const char *job_id)
 		claim(ob, "outbox_claim_jobs", one, NULL, NULL);
 		return;
 	}
-	outbox_queue *q = ob->queue;
+	outbox_queue *q = queue_of(ob);
 	if (!q) {
-		q = ob->queue = calloc(1, sizeof *q);
-		if (q)
-			q->ev = event_new(ob->base, -1, 0, queue_flush, ob);
-		if (!q || !q->ev) {
-			log_warn("outbox: out of memory; the relay publishes the events");
-			return;
-		}
+		log_warn("outbox: out of memory; the relay publishes the events");
+		return;
 	}
 	if (q->len + idlen + 3 > q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 1024;
@@ -298,6 +376,12 @@ void outbox_free(outbox *ob)
 		return;
 	if (ob->queue->ev)
 		event_free(ob->queue->ev);
+	event_free(ob->queue->ev_mark);
+	/* rows published but not yet marked stay claimed: the relay sends them again */
+	for (batch *b = ob->queue->marks, *next; b; b = next) {
+		next = b->next;
+		batch_free(b);
+	}
 	free(ob->queue->list);
 	free(ob->queue);
 	ob->queue = NULL;

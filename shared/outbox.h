@@ -34,12 +34,27 @@ typedef struct outbox {
  * wrote them committed): each is XADDed to <prefix><stream> with the
  * fields event_id, type, job_id, payload, created_at, then marked
  * published. The jobs asked for in one turn of the loop are claimed,
- * published and marked together (two statements for all of them). Fire
- * and forget: what fails here the relay publishes later.
+ * published and marked together (two statements for all of them; with a
+ * loop, the marks of every publication finished in one turn are one
+ * statement). Fire and forget: what fails here the relay publishes later.
  */
 void outbox_publish_job(outbox *ob, const char *job_id);
 
-/* Drops what is queued (the relay publishes it) and frees the queue. */
+/*
+ * Publishes events a statement claimed itself (with outbox_claim_job() of
+ * migration 0007, in the transaction that wrote them): the rows of `res`
+ * whose column `col` is not NULL, that column and the six after it being
+ * outbox_claim_job()'s. XADDs them and marks them published as
+ * outbox_publish_job() does; `res` is read before this returns. Fire and
+ * forget: what fails here the relay publishes once the claim lapses.
+ */
+void outbox_publish_claimed(outbox *ob, const PGresult *res, int col);
+
+/*
+ * Drops what is queued (the relay publishes it; events published but not
+ * yet marked, whose mark waits for the end of the loop's turn, may reach
+ * their stream twice) and frees the queue.
+ */
 void outbox_free(outbox *ob);
 
 /*

@@ -11,9 +11,12 @@
 #define RUN_VISIBLE "($3::boolean OR r.agent_id = $2 OR r.user_id = $2)"
 
 const db_stmt RUNS_STMTS[] = {
+	/* with the job's events, claimed when the reply changed something */
 	{ "run_reply",
-	  "SELECT outcome, run_id, run_status, idempotent, expires_in, job_id"
-	  " FROM run_reply($1, $2, $3, $4, $5::jsonb, $6::bigint, $7, $8::boolean, $9::integer)",
+	  "SELECT r.outcome, r.run_id, r.run_status, r.idempotent, r.expires_in, r.job_id, o.*"
+	  " FROM run_reply($1, $2, $3, $4, $5::jsonb, $6::bigint, $7, $8::boolean, $9::integer) r"
+	  " LEFT JOIN LATERAL outbox_claim_job(CASE WHEN r.outcome = 'ok' AND NOT r.idempotent"
+	  " THEN r.job_id END) o ON true ORDER BY o.id",
 	  9 },
 	{ "run_get",
 	  "SELECT row_to_json(r), coalesce((SELECT json_agg(json_build_object('seq', m.seq,"
@@ -39,12 +42,13 @@ const size_t RUNS_STMTS_N = sizeof RUNS_STMTS / sizeof RUNS_STMTS[0];
 typedef struct reply_call {
 	runs_reply_cb cb;
 	void *arg;
+	outbox *ob;
 } reply_call;
 
 static void on_reply(void *arg, PGresult *res, const char *error)
 {
 	reply_call *c = arg;
-	if (!db_result_ok(res) || PQntuples(res) != 1) {
+	if (!db_result_ok(res) || PQntuples(res) < 1) {
 		log_error("reply failed: %s", error ? error : "no result");
 		c->cb(c->arg, NULL, error ? error : "no result");
 	} else {
@@ -56,13 +60,15 @@ static void on_reply(void *arg, PGresult *res, const char *error)
 			.expires_in_seconds = atoi(PQgetvalue(res, 0, 4)),
 			.job_id = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5),
 		};
+		if (c->ob)
+			outbox_publish_claimed(c->ob, res, 6);
 		c->cb(c->arg, &a, NULL);
 	}
 	free(c);
 }
 
-void runs_reply_apply(db_pool *db, const runs_reply *reply, int expiry_s, runs_reply_cb cb,
-		      void *arg)
+void runs_reply_apply(db_pool *db, outbox *ob, const runs_reply *reply, int expiry_s,
+		      runs_reply_cb cb, void *arg)
 {
 	if (!auth_run_token_shaped(reply->token, AUTH_REPLY_TOKEN_PREFIX)) {
 		runs_reply_answer a = { .outcome = RUN_INVALID_TOKEN };
@@ -80,6 +86,7 @@ void runs_reply_apply(db_pool *db, const runs_reply *reply, int expiry_s, runs_r
 	}
 	c->cb = cb;
 	c->arg = arg;
+	c->ob = ob;
 	char hash[AUTH_HASH_HEX_LEN + 1], tokens[24], expiry[16];
 	auth_hash_hex(reply->token, strlen(reply->token), hash);
 	snprintf(tokens, sizeof tokens, "%lld", (long long)reply->tokens_used);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "outbox.h"
 #include "pagination.h"
 #include "principals.h"
 
@@ -56,11 +57,14 @@ typedef void (*runs_reply_cb)(void *arg, const runs_reply_answer *answer, const 
 
 /*
  * Applies a reply to the run its token's hash finds, in one statement;
- * `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS. A token that is not shaped like
- * a reply token is answered RUN_INVALID_TOKEN without asking the database.
+ * `expiry_s` is ERRAND_RUN_EXPIRY_SECONDS. The same statement claims the
+ * job's events when the reply changed something, and they are published
+ * through `ob` before `cb` is called (`ob` NULL: left to the relay). A token
+ * that is not shaped like a reply token is answered RUN_INVALID_TOKEN
+ * without asking the database.
  */
-void runs_reply_apply(db_pool *db, const runs_reply *reply, int expiry_s, runs_reply_cb cb,
-		      void *arg);
+void runs_reply_apply(db_pool *db, outbox *ob, const runs_reply *reply, int expiry_s,
+		      runs_reply_cb cb, void *arg);
 
 /* Whether a reply token (well shaped) belongs to a run. */
 void runs_token_known(db_pool *db, const char *token,

@@ -208,14 +208,20 @@ static result call(const char *name, int n, const char *const *params)
 
 /*
  * dispatch_create of a job for `agent` by `sender` (a subjob of `parent`
- * when not NULL), `observers` a JSON array or NULL. Checks the outcome ok.
+ * when not NULL), `observers` a JSON array or NULL, its run named `run`
+ * with its tokens' hashes under `key` as the gateway does (NULL: the run is
+ * named by the database, its hashes stored by the claim). Checks the
+ * outcome ok.
  */
-static char *dispatch(const char *sender, const char *agent, const char *parent, int max_attempts,
-		      const char *observers, char id[IDS_MAX_LEN])
+static char *dispatch_run(const char *sender, const char *agent, const char *parent,
+			  int max_attempts, const char *observers, const char *run,
+			  char id[IDS_MAX_LEN])
 {
-	char attempts[16];
+	char attempts[16], reply_hash[AUTH_HASH_HEX_LEN + 1], mcp_hash[AUTH_HASH_HEX_LEN + 1];
 	snprintf(attempts, sizeof attempts, "%d", max_attempts);
 	CHECK_INT(ids_new("job", id), 0);
+	if (run)
+		CHECK_INT(auth_run_token_hashes(key, run, reply_hash, mcp_hash), 0);
 	const char *params[] = {
 		id,
 		sender,
@@ -228,15 +234,24 @@ static char *dispatch(const char *sender, const char *agent, const char *parent,
 		"3600",
 		NULL,
 		NULL,
-		observers ? observers : "[]"
+		observers ? observers : "[]",
+		run,
+		run ? reply_hash : NULL,
+		run ? mcp_hash : NULL
 	};
-	result r = call("dispatch_create", 12, params);
+	result r = call("dispatch_create", 15, params);
 	CHECK_STR(r.outcome, JOB_OK);
 	CHECK(r.row != NULL);
 	CHECK_STR(json_string_value(json_object_get(r.row, "status")), "queued");
 	CHECK_STR(json_string_value(json_object_get(r.row, "id")), id);
 	json_decref(r.row);
 	return id;
+}
+
+static char *dispatch(const char *sender, const char *agent, const char *parent, int max_attempts,
+		      const char *observers, char id[IDS_MAX_LEN])
+{
+	return dispatch_run(sender, agent, parent, max_attempts, observers, NULL, id);
 }
 
 /* The job's only run of `status`, and its webhook message. */
@@ -379,7 +394,7 @@ static recorded record(const char *msg, int attempt, long status, long delay, in
 		.next_delay_ms = delay,
 		.gone = gone,
 	};
-	deliveries_record(pool, &res, EXPIRY_S, on_recorded, &r);
+	deliveries_record(pool, NULL, &res, EXPIRY_S, on_recorded, &r);
 	CHECK(tdb_loop_until(base, record_done, &r, 10000));
 	CHECK_INT(r.calls, 1);
 	if (r.error[0]) {
@@ -536,16 +551,16 @@ static void test_new_job_queues_a_message(void)
 	tdb_principal(url, "agent", NULL, bare);
 	CHECK_INT(ids_new("job", id), 0);
 	/* (id, sender, project, agent, parent, brief, metadata, attempts, time limit,
-	 * output schema, verification, observers) */
-	const char *params[12] = { id, u, PROJECT_DEFAULT_ID, bare };
+	 * output schema, verification, observers, run, reply hash, MCP hash) */
+	const char *params[15] = { id, u, PROJECT_DEFAULT_ID, bare };
 	params[5] = "{\"objective\": \"x\"}";
 	params[7] = "3";
 	params[11] = "[]";
-	result r = call("dispatch_create", 12, params);
+	result r = call("dispatch_create", 15, params);
 	CHECK_STR(r.outcome, JOB_AGENT_HAS_NO_WEBHOOK);
 	CHECK(r.row == NULL);
 	params[3] = u;
-	r = call("dispatch_create", 12, params);
+	r = call("dispatch_create", 15, params);
 	CHECK_STR(r.outcome, JOB_AGENT_NOT_FOUND);
 	CHECK_INT(int1("SELECT count(*) FROM jobs WHERE id = $1", id), 0);
 	close_db();
@@ -666,6 +681,108 @@ static void test_concurrent_claims_take_once(void)
 	}
 	CHECK_INT(got, 1);
 	CHECK_STR(col("webhook_messages", "attempts", msg, v, sizeof v), "1");
+	close_db();
+}
+
+/* The gateway names the run and stores its tokens' hashes: the claim leaves them. */
+static void test_named_run_keeps_its_hashes(void)
+{
+	open_db();
+	char u[IDS_MAX_LEN], a[IDS_MAX_LEN], job[IDS_MAX_LEN], run[IDS_MAX_LEN], msg[IDS_MAX_LEN];
+	char named[IDS_MAX_LEN], v[256], h[AUTH_HASH_HEX_LEN + 1];
+	tdb_principal(url, "user", NULL, u);
+	agent_with_hook(a);
+	CHECK_INT(ids_new("run", named), 0);
+	dispatch_run(u, a, NULL, 3, NULL, named, job);
+	run_of(job, "pending", run, msg);
+	CHECK_STR(run, named);
+	CHECK_STR(col("runs", "message_count", run, v, sizeof v), "1");
+	CHECK_STR(col("jobs", "attempt_count", job, v, sizeof v), "1");
+	CHECK_STR(col("runs", "reply_token_hash", run, v, sizeof v),
+		  token_hash(key, AUTH_REPLY_TOKEN_PREFIX, run, h));
+	CHECK_STR(col("runs", "mcp_token_hash", run, v, sizeof v),
+		  token_hash(key, AUTH_MCP_TOKEN_PREFIX, run, h));
+	/* Taken under another key, as a misconfigured dispatcher would: the hashes stay. */
+	unsigned char other[32];
+	memset(other, 0x44, sizeof other);
+	claimed c = claim_with(msg, run, other);
+	CHECK(c.got);
+	CHECK_INT(c.attempt, 1);
+	CHECK_STR(col("runs", "reply_token_hash", run, v, sizeof v),
+		  token_hash(key, AUTH_REPLY_TOKEN_PREFIX, run, h));
+	close_db();
+}
+
+static int all_claimed(const void *arg)
+{
+	const claimed *c = arg;
+	for (int i = 0; i < 5; i++)
+		if (c[i].calls == 0)
+			return 0;
+	return 1;
+}
+
+/* Several messages in one statement: each answered once, in order; only the free ones taken. */
+static void test_claim_many(void)
+{
+	open_db();
+	char u[IDS_MAX_LEN], a[IDS_MAX_LEN], v[64];
+	char job[3][IDS_MAX_LEN], run[3][IDS_MAX_LEN], msg[3][IDS_MAX_LEN], none[IDS_MAX_LEN];
+	tdb_principal(url, "user", NULL, u);
+	agent_with_hook(a);
+	for (int i = 0; i < 3; i++) {
+		dispatch(u, a, NULL, 3, NULL, job[i]);
+		run_of(job[i], "pending", run[i], msg[i]);
+	}
+	CHECK_INT(ids_new("msg", none), 0);
+	/* the second is taken already */
+	CHECK(claim(msg[1], run[1]).got);
+
+	claimed c[5];
+	memset(c, 0, sizeof c);
+	delivery_want w[5] = {
+		{ .message_id = msg[0], .run_id = run[0], .cb = on_claimed, .arg = &c[0] },
+		{ .message_id = msg[1], .run_id = run[1], .cb = on_claimed, .arg = &c[1] },
+		{ .message_id = none, .run_id = NULL, .cb = on_claimed, .arg = &c[2] },
+		{ .message_id = msg[2], .run_id = "", .cb = on_claimed, .arg = &c[3] },
+		{ .message_id = msg[0], .run_id = run[0], .cb = on_claimed, .arg = &c[4] },
+	};
+	deliveries_claim_many(pool, w, 5, key, LOCK_S);
+	CHECK(tdb_loop_until(base, all_claimed, c, 10000));
+	for (int i = 0; i < 5; i++) {
+		CHECK_INT(c[i].calls, 1);
+		CHECK_STR(c[i].error, "");
+	}
+	CHECK(c[0].got);
+	CHECK_STR(c[0].id, msg[0]);
+	CHECK_STR(c[0].run_id, run[0]);
+	CHECK_INT(c[0].attempt, 1);
+	CHECK(!c[1].got);
+	CHECK(!c[2].got);
+	CHECK(c[3].got);
+	CHECK_STR(c[3].id, msg[2]);
+	CHECK_STR(c[3].event, DELIVERY_RUN_CREATED);
+	/* asked twice in one statement: taken once */
+	CHECK(!c[4].got);
+	CHECK_STR(col("webhook_messages", "attempts", msg[0], v, sizeof v), "1");
+	CHECK_STR(col("webhook_messages", "attempts", msg[1], v, sizeof v), "1");
+	CHECK_STR(col("webhook_messages", "attempts", msg[2], v, sizeof v), "1");
+
+	/* A malformed id is answered with an error, the others still taken. */
+	memset(c, 0, sizeof c);
+	make_due(msg[1]);
+	tdb_ok(url, "UPDATE webhook_messages SET locked_until = NULL", 0, NULL);
+	delivery_want bad[2] = {
+		{ .message_id = "msg_nope", .run_id = NULL, .cb = on_claimed, .arg = &c[0] },
+		{ .message_id = msg[1], .run_id = run[1], .cb = on_claimed, .arg = &c[1] },
+	};
+	deliveries_claim_many(pool, bad, 2, key, LOCK_S);
+	c[2].calls = c[3].calls = c[4].calls = 1;
+	CHECK(tdb_loop_until(base, all_claimed, c, 10000));
+	CHECK(!c[0].got);
+	CHECK(c[0].error[0] != '\0');
+	CHECK(c[1].got);
+	CHECK_INT(c[1].attempt, 2);
 	close_db();
 }
 
@@ -887,7 +1004,7 @@ static void test_huge_retry_after_recorded(void)
 				.error = "HTTP 503",
 				.latency_ms = 1,
 				.next_delay_ms = delay };
-	deliveries_record(pool, &res, EXPIRY_S, on_recorded, &r);
+	deliveries_record(pool, NULL, &res, EXPIRY_S, on_recorded, &r);
 	CHECK(tdb_loop_until(base, record_done, &r, 10000));
 	if (r.error[0]) {
 		fprintf(stderr, "record: %s\n", r.error);
@@ -1036,7 +1153,8 @@ static void test_attempts_listed_newest_first(void)
 TEST_MAIN(TEST(test_delay_steps), TEST(test_delay_jitter), TEST(test_delay_retry_after),
 	  TEST(test_delay_retry_after_huge), TEST(test_huge_retry_after_recorded),
 	  TEST(test_new_job_queues_a_message), TEST(test_claim_locks_and_stores_hashes),
-	  TEST(test_concurrent_claims_take_once), TEST(test_success_acknowledges_the_run),
+	  TEST(test_concurrent_claims_take_once), TEST(test_named_run_keeps_its_hashes),
+	  TEST(test_claim_many), TEST(test_success_acknowledges_the_run),
 	  TEST(test_failure_reschedules), TEST(test_last_failure_reruns_then_fails),
 	  TEST(test_gone_disables_the_endpoint), TEST(test_observer_messages),
 	  TEST(test_attempts_listed_newest_first))

@@ -245,6 +245,20 @@ static int relay(outbox *o, int limit)
 
 #define MAXE 64
 
+/*
+ * Waits until `job`'s events are published, then reads stream `stream`:
+ * `expect` entries, `job`'s rows (check_entries). Caller frees.
+ */
+static entry *read_published(const char *job, const char *stream, int expect)
+{
+	CHECK(wait_published(job, 5000));
+	entry *es = calloc(MAXE, sizeof *es);
+	CHECK(es != NULL);
+	CHECK_INT(stream_read(stream, es, MAXE), expect);
+	check_entries(es, expect, job, stream);
+	return es;
+}
+
 static void test_publish_job(void)
 {
 	open_all();
@@ -256,12 +270,8 @@ static void test_publish_job(void)
 	CHECK_INT(unpublished(a), 2);
 
 	outbox_publish_job(&ob, a);
-	CHECK(wait_published(a, 5000));
-	entry *es = calloc(MAXE, sizeof *es);
-	CHECK(es != NULL);
-	int n = stream_read("events", es, MAXE);
-	CHECK_INT(n, 2);
-	check_entries(es, n, a, "events");
+	entry *es = read_published(a, "events", 2);
+	int n;
 	CHECK_STR(es[0].type, "job.pending_payment");
 	CHECK_STR(es[1].type, "job.queued");
 	/* Only that job's. */
@@ -433,6 +443,56 @@ static void test_database_unavailable(void)
 	event_base_free(base);
 }
 
+/* ===== Events claimed by the statement that wrote them ===== */
+
+static void on_created(void *arg, const char *outcome, json_t *row, const char *error)
+{
+	(void)row;
+	CHECK(error == NULL);
+	CHECK_STR(outcome, "ok");
+	*(int *)arg = 1;
+}
+
+static int flag_set(const void *arg)
+{
+	return *(const int *)arg;
+}
+
+/* POST /v1/jobs's statement claims the new job's events: they are published and marked. */
+static void test_publish_claimed(void)
+{
+	open_all();
+	principals();
+	const char *pa[] = { agent, "http://127.0.0.1:9/hook" };
+	tdb_ok(url, "UPDATE principals SET webhook_url = $2 WHERE id = $1", 2, pa);
+	char job[IDS_MAX_LEN];
+	CHECK_INT(ids_new("job", job), 0);
+	/* (id, sender, project, agent, parent, brief, metadata, attempts, time limit,
+	 * output schema, verification, observers, run, reply hash, MCP hash) */
+	const char *params[15] = { job, user, "prj_00000000000000000000000000", agent };
+	params[5] = "{\"objective\": \"x\"}";
+	params[7] = "3";
+	params[8] = "3600";
+	params[11] = "[]";
+	int created = 0;
+	CHECK_INT(jobs_call_publishing(pool, &ob, "dispatch_create", 15, params, on_created,
+				       &created),
+		  0);
+	CHECK(tdb_loop_until(base, flag_set, &created, 10000));
+	entry *es = read_published(job, "events", 1);
+	CHECK_INT(events_of(job), 2);
+	CHECK_STR(es[0].type, "job.queued");
+	CHECK_INT(stream_read("dispatch", es, MAXE), 1);
+	CHECK_STR(es[0].type, "webhook.message");
+	CHECK_STR(es[0].job_id, job);
+	/* Published once: nothing is left for a claim of the job or for the relay. */
+	outbox_publish_job(&ob, job);
+	tdb_loop_for(base, 200);
+	CHECK_INT(stream_read("events", es, MAXE), 1);
+	free(es);
+	close_all();
+}
+
 TEST_MAIN(TEST(test_publish_job), TEST(test_relay_publishes_old_unclaimed),
 	  TEST(test_redis_down_marks_nothing), TEST(test_redis_back_relay_publishes_at_once),
-	  TEST(test_database_unavailable))
+	  TEST(test_database_unavailable), TEST(test_publish_claimed))

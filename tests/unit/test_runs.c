@@ -154,8 +154,9 @@ static result dispatch_try(const char *sender, const char *agent, const char *pa
 	const char *params[] = { id,	sender,	  PROJECT_DEFAULT_ID,
 				 agent, parent,	  "{\"objective\": \"Compare the vendors\"}",
 				 NULL,	attempts, "3600",
-				 NULL,	NULL,	  observers ? observers : "[]" };
-	return call("dispatch_create", 12, params);
+				 NULL,	NULL,	  observers ? observers : "[]",
+				 NULL,	NULL,	  NULL };
+	return call("dispatch_create", 15, params);
 }
 
 static char *dispatch(const char *sender, const char *agent, const char *parent, int max_attempts,
@@ -243,7 +244,7 @@ static void record(const char *msg, int attempt, long status, long delay)
 				.error = status >= 200 && status <= 299 ? NULL : "HTTP error",
 				.latency_ms = 3,
 				.next_delay_ms = delay };
-	deliveries_record(pool, &res, EXPIRY_S, on_recorded, &r);
+	deliveries_record(pool, NULL, &res, EXPIRY_S, on_recorded, &r);
 	CHECK(tdb_loop_until(base, record_done, &r, 10000));
 	CHECK_STR(r.error, "");
 }
@@ -312,7 +313,7 @@ static answer apply(const runs_reply *reply)
 	answer a;
 	memset(&a, 0, sizeof a);
 	in_apply = 1;
-	runs_reply_apply(pool, reply, EXPIRY_S, on_answer, &a);
+	runs_reply_apply(pool, NULL, reply, EXPIRY_S, on_answer, &a);
 	in_apply = 0;
 	CHECK(tdb_loop_until(base, answer_done, &a, 10000));
 	CHECK_INT(a.calls, 1);
@@ -483,7 +484,7 @@ static void test_invalid_tokens(void)
 		runs_reply reply = { .token = shapeless[i],
 				     .status = RUN_REPLY_PARTIAL,
 				     .message = "x" };
-		runs_reply_apply(NULL, &reply, EXPIRY_S, on_answer, &r);
+		runs_reply_apply(NULL, NULL, &reply, EXPIRY_S, on_answer, &r);
 		CHECK_INT(r.calls, 1);
 		CHECK(r.has);
 		CHECK_STR(r.outcome, RUN_INVALID_TOKEN);

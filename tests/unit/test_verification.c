@@ -670,8 +670,11 @@ static char *dispatch_submitted(const char *sender, const char *agent, int max_a
 				 "3600",
 				 SCHEMA,
 				 NULL,
-				 "[]" };
-	call("dispatch_create", 12, params, JOB_OK, "queued");
+				 "[]",
+				 NULL,
+				 NULL,
+				 NULL };
+	call("dispatch_create", 15, params, JOB_OK, "queued");
 	/* the run completed: the job ran, then its result waits for the verifier */
 	exec2("SELECT run_end(id, 'completed', NULL) FROM runs WHERE job_id = $1", id, NULL, 1);
 	exec2("UPDATE jobs SET status = 'running', accepted_at = now() WHERE id = $1", id, NULL, 1);
