@@ -486,31 +486,23 @@ static void hub_check_finished(hub *h)
 	if (h->checking)
 		return;
 	size_t skip = strlen(h->gw->cfg->stream_prefix) + strlen(VERIFY_LOG_STREAM);
-	size_t cap = 64, len = 0;
-	char *list = malloc(cap);
+	size_t cursor = 0, need = 3, len = 0;
+	void *v;
+	while (strmap_next(h->topics, &cursor, NULL, &v))
+		need += ((topic *)v)->keylen + 1;
+	char *list = malloc(need);
 	if (!list)
 		return;
 	list[len++] = '{';
-	size_t cursor = 0;
-	void *v;
-	while (strmap_next(h->topics, &cursor, NULL, &v)) {
+	for (cursor = 0; strmap_next(h->topics, &cursor, NULL, &v);) {
 		topic *t = v;
 		if (!t->subs || t->keylen <= skip)
 			continue;
-		size_t n = t->keylen - skip;
-		if (len + n + 3 > cap) {
-			char *more = realloc(list, 2 * (len + n + 3));
-			if (!more) {
-				free(list);
-				return;
-			}
-			list = more;
-			cap = 2 * (len + n + 3);
-		}
 		if (len > 1)
 			list[len++] = ',';
-		memcpy(list + len, t->key + skip, n); /* job ids: letters, digits, _ */
-		len += n;
+		/* job ids: letters, digits, _ (nothing to quote) */
+		memcpy(list + len, t->key + skip, t->keylen - skip);
+		len += t->keylen - skip;
 	}
 	list[len++] = '}';
 	list[len] = '\0';
