@@ -173,7 +173,7 @@ struct tool {
 	double probe_rate;
 	const char *pidfile;
 	int stall_s;
-	pool jobs, replies, hz_gw, fast, hz_disp, metrics;
+	pool jobs, replies, fast_replies, hz_gw, fast, hz_disp, metrics;
 	jobset js[K_NKINDS];
 	long next_seq, due, fast_next;
 	uint64_t t0;
@@ -677,6 +677,16 @@ static double rss_mb(pid_t pid)
 	return mb;
 }
 
+/*
+ * The connections a reply goes by: the fast agent of the in-flight test is
+ * another agent, with connections of its own (not queued behind the slow
+ * agent's thousands of replies).
+ */
+static pool *reply_pool(tool *t, int kind)
+{
+	return kind == K_FAST ? &t->fast_replies : &t->replies;
+}
+
 /* A reply errand could not take: sent again after REPLY_RETRY_MS. */
 typedef struct later {
 	tool *t;
@@ -700,7 +710,7 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	later *l = arg;
-	queue_work(&l->t->replies, &l->w);
+	queue_work(reply_pool(l->t, l->w.kind), &l->w);
 	free(l);
 }
 
@@ -853,7 +863,8 @@ static int find_string(const char *s, const char *end, const char *key, char *ou
 /* Queues the completed reply of a webhook. */
 static void queue_reply(tool *t, int kind, long seq, const char *token)
 {
-	work *w = q_push(&t->replies);
+	pool *p = reply_pool(t, kind);
+	work *w = q_push(p);
 	if (!w) {
 		fatal(t, "out of memory");
 		return;
@@ -863,7 +874,7 @@ static void queue_reply(tool *t, int kind, long seq, const char *token)
 	w->seq = seq;
 	w->due_ns = now_ns();
 	snprintf(w->token, sizeof w->token, "%s", token);
-	feed_queue(&t->replies);
+	feed_queue(p);
 }
 
 static void on_held(evutil_socket_t fd, short what, void *arg)
@@ -1206,6 +1217,15 @@ static void report(tool *t, double cpu)
 		print_lat("dispatcher_healthz", &t->l_disp, 1);
 		print_lat("fast_post_to_202", &t->l_fast_post, 1);
 		print_lat("fast_post_to_completed", &t->l_fast_done, 1);
+		/* where a fast job's time went: to its webhook, then to its completed reply */
+		const jobset *fast = &t->js[K_FAST];
+		lat h = { 0 }, r = { 0 };
+		span(&h, fast, fast->start, fast->hooked);
+		span(&r, fast, fast->hooked, fast->done);
+		print_lat("fast_post_to_webhook", &h, 1);
+		print_lat("fast_webhook_to_completed", &r, 1);
+		free(h.v);
+		free(r.v);
 	}
 	long hooks = 0, dups = 0;
 	for (int k = 0; k < K_NKINDS; k++) {
@@ -1375,6 +1395,8 @@ int main(int argc, char **argv)
 	int probing = t.mode == 'I';
 	if (pool_init(&t, &t.jobs, "POST /v1/jobs", gateway, jobconns, feed_jobs) ||
 	    pool_init(&t, &t.replies, "reply", gateway, t.reply_conns, feed_queue) ||
+	    pool_init(&t, &t.fast_replies, "fast agent's reply", gateway, probing ? 8 : 1,
+		      feed_queue) ||
 	    pool_init(&t, &t.hz_gw, "gateway /healthz", gateway, probing ? 8 : 1, feed_queue) ||
 	    pool_init(&t, &t.fast, "fast POST /v1/jobs", gateway, probing ? 16 : 1, feed_queue) ||
 	    pool_init(&t, &t.hz_disp, "dispatcher /healthz", admin ? admin : gateway,
@@ -1400,6 +1422,7 @@ int main(int argc, char **argv)
 		event_add(&t.probe_tick, &pv);
 		pool_open(&t.hz_gw);
 		pool_open(&t.fast);
+		pool_open(&t.fast_replies);
 		pool_open(&t.hz_disp);
 		pool_open(&t.metrics);
 	}
@@ -1418,6 +1441,7 @@ int main(int argc, char **argv)
 done:
 	pool_free(&t.jobs);
 	pool_free(&t.replies);
+	pool_free(&t.fast_replies);
 	pool_free(&t.hz_gw);
 	pool_free(&t.fast);
 	pool_free(&t.hz_disp);

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "consumer.h"
 #include "deliveries.h"
+#include "fairq.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,11 +24,18 @@
 #define POLL_INTERVAL_MS 1000
 #define POLL_BATCH 200
 /*
- * Claims and records waiting for the database at most: beyond, the stream
- * is not read, so that a burst waits in Redis rather than in the pool's
- * queue (where it would time out).
+ * Claims at the database at most: beyond, the stream is not read, so that
+ * a burst waits in Redis rather than in the pool's queue (where it would
+ * time out).
  */
-#define DB_WINDOW 256
+#define CLAIM_WINDOW 256
+/*
+ * Records at the database at most (enough to keep every connection busy):
+ * the others wait in the dispatcher, each target host taking its turn, so
+ * that a claim waits behind a few records only and a host whose thousands
+ * of answers came at once does not delay another host's records.
+ */
+#define RECORD_WINDOW 16
 #define STOP_CHECK_MS 100
 /* A taken message is locked this much longer than one attempt may take. */
 #define LOCK_SLACK_SECONDS 10
@@ -46,8 +54,11 @@ typedef struct dispatcher {
 	outbox outbox;
 	unsigned char key[SEAL_KEY_LEN];
 	int lock_s;
-	int inflight; /* messages between taking and recording */
-	int db_stage; /* of those, the ones waiting for a claim or a record */
+	int inflight;  /* messages between taking and recording */
+	int claiming;  /* of those, the ones whose claim is at the database */
+	int recording; /* and the ones answered, whose record waits or is at the database */
+	int records_at_db;
+	fairq *records; /* the records waiting for their turn, by target host */
 	int polling;
 	struct event *ev_poll;
 	item *to_claim[CLAIM_BATCH]; /* messages to take once this turn of the loop is over */
@@ -66,6 +77,12 @@ struct item {
 	char run_id[IDS_MAX_LEN];
 	char target[(PRINCIPAL_URL_MAX + 1)];
 	int attempt;
+	/* the attempt's outcome, kept while its record waits for its turn */
+	long status;
+	char *error;
+	long latency_ms;
+	char *head;
+	long retry_after_s;
 };
 
 static void maybe_stopped(dispatcher *d)
@@ -83,6 +100,8 @@ static void item_done(item *it)
 	if (it->stream_id)
 		consumer_ack(d->stream, it->stream_id);
 	free(it->stream_id);
+	free(it->error);
+	free(it->head);
 	free(it);
 	d->inflight--;
 	metrics_set(d->m_inflight, d->inflight);
@@ -92,39 +111,87 @@ static void item_done(item *it)
 
 /* ===== Recording an attempt ===== */
 
+static void pump_records(dispatcher *d);
+
 static void on_recorded(void *arg, const char *job_id, const char *error)
 {
 	item *it = arg;
+	dispatcher *d = it->d;
 	(void)job_id;
 	(void)error;
-	it->d->db_stage--;
+	d->records_at_db--;
+	d->recording--;
 	item_done(it);
+	pump_records(d);
 }
 
-static void record(item *it, long status, const char *error, long latency_ms, const char *head,
-		   long retry_after_s)
+/* Sends the record of `it`'s attempt to the database. */
+static void send_record(item *it)
 {
 	dispatcher *d = it->d;
-	int ok = status >= 200 && status <= 299;
-	int gone = status == 410;
+	int ok = it->status >= 200 && it->status <= 299;
+	int gone = it->status == 410;
 	delivery_result r = {
 		.message_id = it->message_id,
 		.attempt = it->attempt,
 		.target = it->target,
-		.status_code = status,
-		.error = error,
-		.latency_ms = latency_ms,
-		.head = head,
+		.status_code = it->status,
+		.error = it->error,
+		.latency_ms = it->latency_ms,
+		.head = it->head,
 		.next_delay_ms = ok || gone ? -1
 				 : deliveries_next_delay_ms(d->cfg->webhook_retry,
 							    d->cfg->webhook_retry_n, it->attempt,
-							    retry_after_s,
+							    it->retry_after_s,
 							    (double)random() / ((double)RAND_MAX + 1)),
 		.gone = gone,
 	};
-	metrics_add(ok ? d->m_delivered : d->m_failed, 1);
-	d->db_stage++;
+	d->records_at_db++;
 	deliveries_record(d->db, &d->outbox, &r, d->cfg->run_expiry_seconds, on_recorded, it);
+}
+
+/* Sends waiting records while the window has room, the hosts taking turns. */
+static void pump_records(dispatcher *d)
+{
+	item *it;
+	while (d->records_at_db < RECORD_WINDOW && (it = fairq_pop(d->records)))
+		send_record(it);
+}
+
+/*
+ * The host (and port) of `url`, the key by which records take turns: what
+ * lies between "://" and the path.
+ */
+static void target_host(const char *url, char *out, size_t size)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	size_t n = strcspn(p, "/?#");
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* Records an attempt of `it` (its copies of `error` and `head` are its own). */
+static void record(item *it, long status, const char *error, long latency_ms, const char *head,
+		   long retry_after_s)
+{
+	dispatcher *d = it->d;
+	it->status = status;
+	it->error = error ? strdup(error) : NULL;
+	it->latency_ms = latency_ms;
+	it->head = head ? strdup(head) : NULL;
+	it->retry_after_s = retry_after_s;
+	metrics_add(status >= 200 && status <= 299 ? d->m_delivered : d->m_failed, 1);
+	d->recording++;
+	char host[sizeof it->target];
+	target_host(it->target, host, sizeof host);
+	if (fairq_push(d->records, host, it) != 0) {
+		send_record(it); /* out of memory: no turn, at once */
+		return;
+	}
+	pump_records(d);
 }
 
 /* ===== Sending ===== */
@@ -187,7 +254,7 @@ static void on_claimed(void *arg, const delivery *m, const char *error)
 {
 	item *it = arg;
 	dispatcher *d = it->d;
-	d->db_stage--;
+	d->claiming--;
 	consumer_poke(d->stream);
 	if (error || !m) {
 		/* not due, taken by another, or no longer needed: acknowledge and move on;
@@ -272,7 +339,7 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 	snprintf(it->message_id, sizeof it->message_id, "%s", message_id);
 	snprintf(it->run_id, sizeof it->run_id, "%s", run_id ? run_id : "");
 	d->inflight++;
-	d->db_stage++;
+	d->claiming++;
 	metrics_set(d->m_inflight, d->inflight);
 	if (d->nto_claim == CLAIM_BATCH)
 		claim_now(-1, 0, d);
@@ -300,9 +367,13 @@ static int room(void *arg)
 	dispatcher *d = arg;
 	if (service_stopping(d->svc))
 		return 0;
-	int http = d->cfg->dispatch_max_inflight - d->inflight;
-	int db = DB_WINDOW - d->db_stage;
-	return http < db ? http : db;
+	/* requests being claimed or sent; records waiting count apart, up to as many */
+	int max = d->cfg->dispatch_max_inflight;
+	int http = max - (d->inflight - d->recording);
+	int claims = CLAIM_WINDOW - d->claiming;
+	int records = max - d->recording;
+	int n = http < claims ? http : claims;
+	return n < records ? n : records;
 }
 
 /* ===== The poll: retries, and whatever the stream lost ===== */
@@ -395,10 +466,11 @@ int main(void)
 			      .base = base };
 	d.lock_s = d.cfg->webhook_timeout_ms / 1000 + LOCK_SLACK_SECONDS;
 	d.hc = http_client_new(base);
+	d.records = fairq_new();
 	d.stream = consumer_new(base, d.cfg, d.redis, "dispatch", GROUP, (long)d.lock_s * 1000,
 				on_entry, room, &d);
-	if (!d.hc || !d.stream) {
-		log_error("cannot create the HTTP client or the stream reader");
+	if (!d.hc || !d.stream || !d.records) {
+		log_error("cannot create the HTTP client, the stream reader or the record queue");
 		return 1;
 	}
 	http_client_set_max_host_connections(d.hc, d.cfg->dispatch_max_inflight);
@@ -420,6 +492,7 @@ int main(void)
 	event_free(d.ev_claim);
 	http_client_free(d.hc);
 	consumer_free(d.stream);
+	fairq_free(d.records);
 	outbox_free(&d.outbox);
 	service_free(d.svc);
 	return code;

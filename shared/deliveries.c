@@ -28,8 +28,8 @@ const db_stmt DELIVERIES_STMTS[] = {
 	{ "delivery_claim",
 	  NO_FLUSH " SELECT c.id, c.event, c.url, c.secrets, c.payload, c.attempt, c.run_id,"
 		   " c.disabled FROM nf,"
-		   " unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY x (m, rh, mh, n),"
-		   " LATERAL delivery_claim(x.m, x.rh, x.mh, $4::integer) c ORDER BY x.n",
+		   " delivery_claim_many($1::text[], $2::text[], $3::text[], $4::integer) c"
+		   " ORDER BY c.n",
 	  4 },
 	/* with the events of the job it changed, claimed */
 	{ "delivery_record",

@@ -73,8 +73,9 @@ out(`  the receiver held at most ${inf.receiver_held_max} webhooks at once; erra
 out(`  the ${inf.slow_expected} webhooks arrived over ${fmt(inf.slow_hooks_arrived_over_s, 2)} s; all completed ${fmt(inf.first_hook_to_last_completed_s, 2)} s after the first`);
 out(`  dispatcher VmRSS: ${fmt(inf.dispatcher_rss_mb.start)} MB at start, ${fmt(inf.dispatcher_rss_mb.max)} MB at most (${fmt(inf.dispatcher_rss_mb.at_inflight_max)} MB when errand_webhook_inflight peaked)`);
 const probes = ['gateway_healthz', 'dispatcher_healthz', 'fast_post_to_202', 'fast_post_to_completed'];
-for (const k of probes) {
+for (const k of [...probes, 'fast_post_to_webhook', 'fast_webhook_to_completed']) {
   const l = inf[k];
+  if (!l) continue;
   out(`  ${k.replaceAll('_', ' ').padEnd(26)} n ${String(l.n).padStart(5)}, errors ${l.errors}, p50 ${fmt(l.p50_ms, 2)} ms, p99 ${fmt(l.p99_ms, 2)} ms, max ${fmt(l.max_ms, 2)} ms`);
 }
 out();
