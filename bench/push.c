@@ -190,6 +190,7 @@ struct tool {
 	int probing;
 	long inflight_max, dbpending_max;
 	double rss_start_mb, rss_max_mb, rss_end_mb, rss_at_inflight_max_mb;
+	double cpu_start_s, cpu_end_s; /* the dispatcher's user + system CPU, first and last sample */
 	pid_t disp_pid;
 	int metrics_busy;
 	long samples;
@@ -662,6 +663,25 @@ static long parse_gauge(const char *text, const char *name)
 	return -1;
 }
 
+/* User + system CPU seconds of process `pid`, or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char *got = fgets(line, sizeof line, f);
+	fclose(f);
+	/* after the command's closing parenthesis: state is field 3, utime 14, stime 15 */
+	const char *p = got ? strrchr(line, ')') : NULL;
+	unsigned long long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			 &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double rss_mb(pid_t pid)
 {
 	char path[64], line[256];
@@ -1083,6 +1103,12 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
 				t->rss_max_mb = mb;
 			t->rss_end_mb = mb;
 		}
+		double cpu = proc_cpu_s(t->disp_pid);
+		if (cpu >= 0) {
+			if (t->samples == 0)
+				t->cpu_start_s = cpu;
+			t->cpu_end_s = cpu;
+		}
 		t->samples++;
 	}
 	if (t->disp_pid && !t->metrics_busy) {
@@ -1201,7 +1227,8 @@ static void report(tool *t, double cpu)
 		       ",\"first_hook_to_last_completed_s\":%.3f"
 		       ",\"dispatcher_inflight_max\":%ld,\"dispatcher_db_pending_max\":%ld"
 		       ",\"dispatcher_rss_mb\":{\"start\":%.1f,\"max\":%.1f,\"at_inflight_max\":%.1f,"
-		       "\"end\":%.1f,\"samples\":%ld},\"fast_jobs_completed\":%ld",
+		       "\"end\":%.1f,\"samples\":%ld},\"dispatcher_cpu_s\":%.2f"
+		       ",\"fast_jobs_completed\":%ld",
 		       t->expected, js->completed, t->delay_ms, t->held_max,
 		       t->last_slow_hook > t->first_slow_hook
 			       ? (double)(t->last_slow_hook - t->first_slow_hook) / 1e9
@@ -1211,6 +1238,7 @@ static void report(tool *t, double cpu)
 			       : 0.0,
 		       t->inflight_max, t->dbpending_max, t->rss_start_mb, t->rss_max_mb,
 		       t->rss_at_inflight_max_mb, t->rss_end_mb, t->samples,
+		       t->cpu_end_s - t->cpu_start_s,
 		       t->js[K_FAST].completed);
 		printf(",\"probes_per_s\":%.1f", t->probe_rate);
 		print_lat("gateway_healthz", &t->l_gw, 1);

@@ -18,15 +18,16 @@
 #include "principals.h"
 #include "seal.h"
 #include "service.h"
+#include "strmap.h"
 #include "webhook.h"
 
 #define GROUP "dispatchers"
 #define POLL_INTERVAL_MS 1000
 #define POLL_BATCH 200
 /*
- * Claims at the database at most: beyond, the stream is not read, so that
- * a burst waits in Redis rather than in the pool's queue (where it would
- * time out).
+ * Claims at the database at most: the messages read beyond wait in the
+ * dispatcher, the receivers taking turns, rather than in the pool's queue
+ * (where they would time out and could not be reordered).
  */
 #define CLAIM_WINDOW 256
 /*
@@ -59,6 +60,14 @@ typedef struct dispatcher {
 	int recording; /* and the ones answered, whose record waits or is at the database */
 	int records_at_db;
 	fairq *records; /* the records waiting for their turn, by target host */
+	/*
+	 * Messages read (from the stream or the poll), not taken yet: by
+	 * receiver (agent or observer id), taking turns; as many at most as
+	 * ERRAND_DISPATCH_MAX_INFLIGHT, beyond which the stream is not read.
+	 */
+	fairq *waiting;
+	int nwaiting;
+	strmap *shares; /* receiver → its share: its messages being taken or sent */
 	int polling;
 	struct event *ev_poll;
 	item *to_claim[CLAIM_BATCH]; /* messages to take once this turn of the loop is over */
@@ -66,8 +75,13 @@ typedef struct dispatcher {
 	struct event *ev_claim;
 	void (*stopped)(void *);
 	void *stopped_arg;
-	metric *m_delivered, *m_failed, *m_inflight;
+	metric *m_delivered, *m_failed, *m_inflight, *m_waiting;
 } dispatcher;
+
+/* What one receiver has in flight (being taken or sent). */
+typedef struct share {
+	int n;
+} share;
 
 /* One message on its way: taken, sent, recorded. */
 struct item {
@@ -76,6 +90,8 @@ struct item {
 	char message_id[IDS_MAX_LEN];
 	char run_id[IDS_MAX_LEN];
 	char target[(PRINCIPAL_URL_MAX + 1)];
+	char to[IDS_MAX_LEN]; /* the receiver: agent or observer id, "" when unknown */
+	int in_share;	      /* counted in its receiver's share */
 	int attempt;
 	/* the attempt's outcome, kept while its record waits for its turn */
 	long status;
@@ -94,9 +110,39 @@ static void maybe_stopped(dispatcher *d)
 	}
 }
 
+static void pump_claims(dispatcher *d);
+
+/* Counts `it` in (delta 1) or out of (-1) its receiver's share. */
+static void share_add(item *it, int delta)
+{
+	dispatcher *d = it->d;
+	share *sh = strmap_get(d->shares, it->to);
+	if (delta > 0) {
+		if (!sh) {
+			sh = calloc(1, sizeof *sh);
+			if (!sh || strmap_put(d->shares, it->to, sh) != 0) {
+				free(sh);
+				return; /* out of memory: not counted */
+			}
+		}
+		sh->n++;
+		it->in_share = 1;
+		return;
+	}
+	if (!it->in_share)
+		return;
+	it->in_share = 0;
+	if (sh && --sh->n == 0) {
+		strmap_remove(d->shares, it->to);
+		free(sh);
+	}
+	pump_claims(d); /* the receiver may have room again */
+}
+
 static void item_done(item *it)
 {
 	dispatcher *d = it->d;
+	share_add(it, -1);
 	if (it->stream_id)
 		consumer_ack(d->stream, it->stream_id);
 	free(it->stream_id);
@@ -185,6 +231,7 @@ static void record(item *it, long status, const char *error, long latency_ms, co
 	it->retry_after_s = retry_after_s;
 	metrics_add(status >= 200 && status <= 299 ? d->m_delivered : d->m_failed, 1);
 	d->recording++;
+	share_add(it, -1);
 	char host[sizeof it->target];
 	target_host(it->target, host, sizeof host);
 	if (fairq_push(d->records, host, it) != 0) {
@@ -255,6 +302,7 @@ static void on_claimed(void *arg, const delivery *m, const char *error)
 	item *it = arg;
 	dispatcher *d = it->d;
 	d->claiming--;
+	pump_claims(d);
 	consumer_poke(d->stream);
 	if (error || !m) {
 		/* not due, taken by another, or no longer needed: acknowledge and move on;
@@ -324,8 +372,48 @@ static void claim_now(evutil_socket_t fd, short what, void *arg)
 		deliveries_claim_many(d->db, wants, n, d->key, d->lock_s);
 }
 
-/* Takes message `message_id` (from the stream entry `stream_id`, or the poll) and sends it. */
-static void start(dispatcher *d, const char *stream_id, const char *message_id, const char *run_id)
+/* 1 when the receiver `to` may have one more message in flight. */
+static int receiver_has_room(void *arg, const char *to)
+{
+	dispatcher *d = arg;
+	const share *sh = strmap_get(d->shares, to);
+	return !sh || sh->n < d->cfg->dispatch_max_inflight_per_receiver;
+}
+
+/*
+ * Takes waiting messages while the claims' window and the requests' limit
+ * have room, the receivers taking turns (those at their share skipped),
+ * gathered into statements of up to CLAIM_BATCH sent at the end of the
+ * loop's turn.
+ */
+static void pump_claims(dispatcher *d)
+{
+	if (service_stopping(d->svc))
+		return;
+	item *it;
+	while (d->claiming < CLAIM_WINDOW &&
+	       d->inflight - d->recording < d->cfg->dispatch_max_inflight &&
+	       (it = fairq_pop_if(d->waiting, receiver_has_room, d))) {
+		d->nwaiting--;
+		share_add(it, 1);
+		d->inflight++;
+		d->claiming++;
+		if (d->nto_claim == CLAIM_BATCH)
+			claim_now(-1, 0, d);
+		d->to_claim[d->nto_claim++] = it;
+		if (d->nto_claim == 1)
+			event_active(d->ev_claim, EV_TIMEOUT, 0);
+	}
+	metrics_set(d->m_inflight, d->inflight);
+	metrics_set(d->m_waiting, d->nwaiting);
+}
+
+/*
+ * Queues message `message_id` for receiver `to` (from the stream entry
+ * `stream_id`, or the poll) to be taken and sent in its turn.
+ */
+static void start(dispatcher *d, const char *stream_id, const char *message_id, const char *run_id,
+		  const char *to)
 {
 	item *it = calloc(1, sizeof *it);
 	if (!it || !ids_valid(message_id, "msg")) {
@@ -338,14 +426,15 @@ static void start(dispatcher *d, const char *stream_id, const char *message_id, 
 	it->stream_id = stream_id ? strdup(stream_id) : NULL;
 	snprintf(it->message_id, sizeof it->message_id, "%s", message_id);
 	snprintf(it->run_id, sizeof it->run_id, "%s", run_id ? run_id : "");
-	d->inflight++;
-	d->claiming++;
-	metrics_set(d->m_inflight, d->inflight);
-	if (d->nto_claim == CLAIM_BATCH)
-		claim_now(-1, 0, d);
-	d->to_claim[d->nto_claim++] = it;
-	if (d->nto_claim == 1)
-		event_active(d->ev_claim, EV_TIMEOUT, 0);
+	snprintf(it->to, sizeof it->to, "%s", to ? to : "");
+	if (fairq_push(d->waiting, it->to, it) != 0) {
+		/* out of memory: the entry stays pending; XAUTOCLAIM or the poll brings it again */
+		free(it->stream_id);
+		free(it);
+		return;
+	}
+	d->nwaiting++;
+	pump_claims(d);
 }
 
 /* ===== The stream errand:dispatch ===== */
@@ -356,8 +445,9 @@ static void on_entry(void *arg, const char *stream_id, const json_t *payload)
 	dispatcher *d = arg;
 	const char *msg = json_string_value(json_object_get(payload, "message_id"));
 	const char *run = json_string_value(json_object_get(payload, "run_id"));
+	const char *to = json_string_value(json_object_get(payload, "to"));
 	if (msg)
-		start(d, stream_id, msg, run);
+		start(d, stream_id, msg, run, to);
 	else
 		consumer_ack(d->stream, stream_id);
 }
@@ -367,26 +457,24 @@ static int room(void *arg)
 	dispatcher *d = arg;
 	if (service_stopping(d->svc))
 		return 0;
-	/* requests being claimed or sent; records waiting count apart, up to as many */
+	/* read ahead up to as many messages as may be in flight; records waiting count apart, up to as many */
 	int max = d->cfg->dispatch_max_inflight;
-	int http = max - (d->inflight - d->recording);
-	int claims = CLAIM_WINDOW - d->claiming;
+	int ahead = max - d->nwaiting;
 	int records = max - d->recording;
-	int n = http < claims ? http : claims;
-	return n < records ? n : records;
+	return ahead < records ? ahead : records;
 }
 
 /* ===== The poll: retries, and whatever the stream lost ===== */
 
 static void on_due(void *arg, int n, const char *const *ids, const char *const *run_ids,
-		   const char *error)
+		   const char *const *tos, const char *error)
 {
 	dispatcher *d = arg;
 	d->polling = 0;
 	if (error)
 		log_warn("looking for due webhooks failed: %s", error);
 	for (int i = 0; i < n && !service_stopping(d->svc); i++)
-		start(d, NULL, ids[i], run_ids[i]);
+		start(d, NULL, ids[i], run_ids[i], tos[i]);
 	maybe_stopped(d);
 }
 
@@ -396,7 +484,9 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	dispatcher *d = arg;
 	int n = room(d);
-	if (d->polling || n <= 0 || !db_pool_ready(d->db))
+	/* messages read and waiting are older than the poll's two seconds: no poll
+	 * while many wait (it would find them again) */
+	if (d->polling || n <= 0 || d->nwaiting >= POLL_BATCH || !db_pool_ready(d->db))
 		return;
 	d->polling = 1;
 	deliveries_due(d->db, n < POLL_BATCH ? n : POLL_BATCH, on_due, d);
@@ -420,6 +510,13 @@ static void on_stop(void *arg, void (*done)(void *service), void *svc)
 {
 	dispatcher *d = arg;
 	consumer_stop(d->stream);
+	/* messages not taken yet: their entries stay pending, for XAUTOCLAIM or the poll */
+	item *it;
+	while ((it = fairq_pop(d->waiting))) {
+		free(it->stream_id);
+		free(it);
+	}
+	d->nwaiting = 0;
 	d->stopped = done;
 	d->stopped_arg = svc;
 	/* the poll's timer now checks whether the work in hand is done (a blocking
@@ -467,9 +564,11 @@ int main(void)
 	d.lock_s = d.cfg->webhook_timeout_ms / 1000 + LOCK_SLACK_SECONDS;
 	d.hc = http_client_new(base);
 	d.records = fairq_new();
+	d.waiting = fairq_new();
+	d.shares = strmap_new();
 	d.stream = consumer_new(base, d.cfg, d.redis, "dispatch", GROUP, (long)d.lock_s * 1000,
 				on_entry, room, &d);
-	if (!d.hc || !d.stream || !d.records) {
+	if (!d.hc || !d.stream || !d.records || !d.waiting || !d.shares) {
 		log_error("cannot create the HTTP client, the stream reader or the record queue");
 		return 1;
 	}
@@ -482,6 +581,8 @@ int main(void)
 				     "Webhook attempts that failed (status, timeout, refused).");
 	d.m_inflight = metrics_gauge("errand_webhook_inflight",
 				     "Webhook messages between being taken and recorded.");
+	d.m_waiting = metrics_gauge("errand_webhook_waiting",
+				    "Webhook messages read, waiting for their receiver's turn to be taken.");
 	d.ev_poll = event_new(base, -1, EV_PERSIST, poll_tick, &d);
 	d.ev_claim = event_new(base, -1, 0, claim_now, &d);
 	struct timeval poll = { 0, POLL_INTERVAL_MS * 1000 };
@@ -493,6 +594,8 @@ int main(void)
 	http_client_free(d.hc);
 	consumer_free(d.stream);
 	fairq_free(d.records);
+	fairq_free(d.waiting);
+	strmap_free(d.shares);
 	outbox_free(&d.outbox);
 	service_free(d.svc);
 	return code;

@@ -128,10 +128,14 @@ static const var_def vars[] = {
 	  AT(webhook_timeout_ms),
 	  "How long one webhook delivery attempt may take before it counts as failed, in "
 	  "milliseconds." },
-	{ "ERRAND_DISPATCH_MAX_INFLIGHT", VAR_INT, "5000", NULL, 1, 100000, P_DISPATCHER, 0,
+	{ "ERRAND_DISPATCH_MAX_INFLIGHT", VAR_INT, "10000", NULL, 1, 100000, P_DISPATCHER, 0,
 	  AT(dispatch_max_inflight),
 	  "Webhook deliveries one dispatcher keeps in flight at most (connections per host "
 	  "included)." },
+	{ "ERRAND_DISPATCH_MAX_INFLIGHT_PER_RECEIVER", VAR_INT, "5000", NULL, 1, 100000,
+	  P_DISPATCHER, 0, AT(dispatch_max_inflight_per_receiver),
+	  "Of those, the deliveries one agent or observer may have in flight at once: a slow "
+	  "receiver leaves the rest to the others." },
 	{ "ERRAND_VERIFY_LEASE_SECONDS", VAR_INT, "300", NULL, 2, 86400, P_VERIFIER, 0,
 	  AT(verify_lease_seconds),
 	  "How long a verifier holds a submitted attempt; a verifier that died is replaced "

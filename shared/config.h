@@ -57,6 +57,7 @@ typedef struct config {
 	int webhook_allow_private;   /* ERRAND_WEBHOOK_ALLOW_PRIVATE */
 	int webhook_timeout_ms;	     /* ERRAND_WEBHOOK_TIMEOUT_MS */
 	int dispatch_max_inflight;   /* ERRAND_DISPATCH_MAX_INFLIGHT */
+	int dispatch_max_inflight_per_receiver; /* ERRAND_DISPATCH_MAX_INFLIGHT_PER_RECEIVER */
 	int verify_lease_seconds;    /* ERRAND_VERIFY_LEASE_SECONDS */
 	int platform_fee_bps;	     /* ERRAND_PLATFORM_FEE_BPS */
 	size_t max_output_bytes;     /* ERRAND_MAX_OUTPUT_BYTES */

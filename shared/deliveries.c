@@ -18,7 +18,7 @@
 
 const db_stmt DELIVERIES_STMTS[] = {
 	{ "delivery_due",
-	  "SELECT id, coalesce(run_id, '') FROM webhook_messages"
+	  "SELECT id, coalesce(run_id, ''), coalesce(agent_id, observer_id) FROM webhook_messages"
 	  " WHERE status = 'pending' AND next_attempt_at <= now()"
 	  " AND (locked_until IS NULL OR locked_until < now())"
 	  " AND (attempts > 0 OR created_at < now() - interval '2 seconds')"
@@ -292,24 +292,27 @@ static void on_due(void *arg, PGresult *res, const char *error)
 {
 	due_call *c = arg;
 	if (!db_result_ok(res)) {
-		c->cb(c->arg, 0, NULL, NULL, error ? error : "no result");
+		c->cb(c->arg, 0, NULL, NULL, NULL, error ? error : "no result");
 		free(c);
 		return;
 	}
 	int n = PQntuples(res);
 	const char **ids = calloc((size_t)n + 1, sizeof *ids);
 	const char **runs = calloc((size_t)n + 1, sizeof *runs);
-	if (!ids || !runs) {
-		c->cb(c->arg, 0, NULL, NULL, "out of memory");
+	const char **tos = calloc((size_t)n + 1, sizeof *tos);
+	if (!ids || !runs || !tos) {
+		c->cb(c->arg, 0, NULL, NULL, NULL, "out of memory");
 	} else {
 		for (int i = 0; i < n; i++) {
 			ids[i] = PQgetvalue(res, i, 0);
 			runs[i] = PQgetvalue(res, i, 1);
+			tos[i] = PQgetvalue(res, i, 2);
 		}
-		c->cb(c->arg, n, ids, runs, NULL);
+		c->cb(c->arg, n, ids, runs, tos, NULL);
 	}
 	free(ids);
 	free(runs);
+	free(tos);
 	free(c);
 }
 
@@ -317,7 +320,7 @@ void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg)
 {
 	due_call *c = calloc(1, sizeof *c);
 	if (!c) {
-		cb(arg, 0, NULL, NULL, "out of memory");
+		cb(arg, 0, NULL, NULL, NULL, "out of memory");
 		return;
 	}
 	c->cb = cb;
@@ -327,7 +330,7 @@ void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg)
 	const char *params[] = { text };
 	if (db_query(db, "delivery_due", 1, params, on_due, c) != 0) {
 		free(c);
-		cb(arg, 0, NULL, NULL, "cannot queue the query");
+		cb(arg, 0, NULL, NULL, NULL, "cannot queue the query");
 	}
 }
 

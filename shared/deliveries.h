@@ -90,11 +90,13 @@ void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int ex
 
 /*
  * Due messages the stream did not bring (retries, and anything older than
- * a couple of seconds): `ids` and `run_ids` ("" when none) of up to
- * `limit` rows, valid during the callback.
+ * a couple of seconds): `ids`, `run_ids` ("" when none) and `tos` (the
+ * agent's or observer's id each goes to) of up to `limit` rows, valid
+ * during the callback.
  */
 typedef void (*deliveries_due_cb)(void *arg, int n, const char *const *ids,
-				  const char *const *run_ids, const char *error);
+				  const char *const *run_ids, const char *const *tos,
+				  const char *error);
 void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg);
 
 /*

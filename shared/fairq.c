@@ -106,11 +106,9 @@ int fairq_push(fairq *q, const char *key, void *item)
 	return 0;
 }
 
-void *fairq_pop(fairq *q)
+/* Takes the oldest item of lane `l`, which follows `prev` in the ring; the turn passes to the next. */
+static void *take(fairq *q, lane *prev, lane *l)
 {
-	if (!q->last)
-		return NULL;
-	lane *l = q->last->next;
 	void *item = l->items[l->head];
 	l->head = (l->head + 1) % l->cap;
 	l->n--;
@@ -119,14 +117,35 @@ void *fairq_pop(fairq *q)
 		q->last = l; /* the turn passes to the next key */
 	} else {
 		/* out of the ring, and forgotten until it has items again */
-		if (l == q->last)
+		if (l == prev) {
 			q->last = NULL;
-		else
-			q->last->next = l->next;
+		} else {
+			prev->next = l->next;
+			q->last = prev;
+		}
 		strmap_remove(q->lanes, l->key);
 		lane_free(l);
 	}
 	return item;
+}
+
+void *fairq_pop(fairq *q)
+{
+	return q->last ? take(q, q->last, q->last->next) : NULL;
+}
+
+void *fairq_pop_if(fairq *q, int (*ok)(void *arg, const char *key), void *arg)
+{
+	if (!q->last)
+		return NULL;
+	lane *prev = q->last;
+	do {
+		lane *l = prev->next;
+		if (ok(arg, l->key))
+			return take(q, prev, l);
+		prev = l;
+	} while (prev != q->last);
+	return NULL;
 }
 
 size_t fairq_count(const fairq *q)

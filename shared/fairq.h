@@ -28,6 +28,13 @@ int fairq_push(fairq *q, const char *key, void *item) __attribute__((warn_unused
  */
 void *fairq_pop(fairq *q);
 
+/*
+ * fairq_pop() among the keys `ok` accepts (called with `arg` and a key,
+ * nonzero to accept): the keys it refuses keep their items and wait for a
+ * later call. NULL when no accepted key has items.
+ */
+void *fairq_pop_if(fairq *q, int (*ok)(void *arg, const char *key), void *arg);
+
 /* Items queued. */
 size_t fairq_count(const fairq *q);
 

@@ -72,6 +72,7 @@ out(`in flight: ${inf.slow_expected} jobs queued for a receiver that takes ${inf
 out(`  the receiver held at most ${inf.receiver_held_max} webhooks at once; errand_webhook_inflight at most ${inf.dispatcher_inflight_max}, errand_db_pending at most ${inf.dispatcher_db_pending_max}`);
 out(`  the ${inf.slow_expected} webhooks arrived over ${fmt(inf.slow_hooks_arrived_over_s, 2)} s; all completed ${fmt(inf.first_hook_to_last_completed_s, 2)} s after the first`);
 out(`  dispatcher VmRSS: ${fmt(inf.dispatcher_rss_mb.start)} MB at start, ${fmt(inf.dispatcher_rss_mb.max)} MB at most (${fmt(inf.dispatcher_rss_mb.at_inflight_max)} MB when errand_webhook_inflight peaked)`);
+if (inf.dispatcher_cpu_s !== undefined) out(`  dispatcher CPU: ${fmt(inf.dispatcher_cpu_s, 2)} s over the test, ${fmt(inf.dispatcher_cpu_s * 1e6 / inf.webhooks, 0)} µs a webhook (taken, signed, sent, recorded)`);
 const probes = ['gateway_healthz', 'dispatcher_healthz', 'fast_post_to_202', 'fast_post_to_completed'];
 for (const k of [...probes, 'fast_post_to_webhook', 'fast_webhook_to_completed']) {
   const l = inf[k];

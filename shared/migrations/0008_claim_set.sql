@@ -64,3 +64,25 @@ BEGIN
         WHERE x.m <> ALL (v_ready);
     END IF;
 END $$;
+
+-- The stream entry of a webhook message names whom it goes to (`to`: the
+-- agent's or the observer's id), so that a dispatcher can let the
+-- receivers take turns among the entries it has read before it claims
+-- them; otherwise as in 0007.
+CREATE OR REPLACE FUNCTION webhook_message_new(p_event text, p_agent text, p_observer text, p_job text,
+                                               p_run text, p_payload text, p_outbox_job text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id text := errand_id('msg');
+BEGIN
+    WITH m AS (
+        INSERT INTO webhook_messages (id, event, agent_id, observer_id, job_id, run_id, payload)
+        VALUES (v_id, p_event, p_agent, p_observer, p_job, p_run, p_payload)
+        RETURNING id)
+    INSERT INTO outbox (event_id, stream, type, job_id, payload)
+    SELECT errand_id('evt'), 'dispatch', 'webhook.message', p_outbox_job,
+           jsonb_build_object('message_id', m.id, 'run_id', p_run,
+                              'to', coalesce(p_agent, p_observer))
+    FROM m;
+    RETURN v_id;
+END $$;

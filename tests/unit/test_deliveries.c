@@ -411,11 +411,12 @@ typedef struct due {
 	int n;
 	char ids[16][IDS_MAX_LEN];
 	char runs[16][IDS_MAX_LEN];
+	char tos[16][IDS_MAX_LEN];
 	char error[256];
 } due;
 
 static void on_due(void *arg, int n, const char *const *ids, const char *const *run_ids,
-		   const char *error)
+		   const char *const *tos, const char *error)
 {
 	due *d = arg;
 	d->calls++;
@@ -423,6 +424,7 @@ static void on_due(void *arg, int n, const char *const *ids, const char *const *
 	for (int i = 0; i < n && i < 16; i++) {
 		snprintf(d->ids[i], sizeof d->ids[i], "%s", ids[i]);
 		snprintf(d->runs[i], sizeof d->runs[i], "%s", run_ids[i]);
+		snprintf(d->tos[i], sizeof d->tos[i], "%s", tos[i]);
 	}
 	snprintf(d->error, sizeof d->error, "%s", error ? error : "");
 }
@@ -517,12 +519,14 @@ static void test_new_job_queues_a_message(void)
 	CHECK_STR(col("webhook_messages", "job_id", msg, v, sizeof v), job);
 	CHECK_STR(col("webhook_messages", "attempts", msg, v, sizeof v), "0");
 	CHECK_INT(dispatch_entries(msg, job), 1);
-	const char *p[] = { msg, run };
+	/* the entry names whom the message goes to: the dispatcher's turns are by receiver */
+	const char *p[] = { msg, run, a };
 	CHECK_INT(
 		tdb_int(url,
 			"SELECT count(*) FROM outbox WHERE stream = 'dispatch'"
-			" AND payload = jsonb_build_object('message_id', $1::text, 'run_id', $2::text)",
-			2, p),
+			" AND payload = jsonb_build_object('message_id', $1::text, 'run_id', $2::text,"
+			" 'to', $3::text)",
+			3, p),
 		1);
 
 	/* The stored body: the run, the input and the job (the tokens come at send time). */
@@ -596,6 +600,7 @@ static void test_claim_locks_and_stores_hashes(void)
 	int i = due_has(&d, msg);
 	CHECK(i >= 0);
 	CHECK_STR(d.runs[i], run);
+	CHECK_STR(d.tos[i], a);
 
 	claimed c = claim(msg, run);
 	CHECK(c.got);

@@ -122,6 +122,51 @@ static void test_against_a_model(void)
 	fairq_free(q);
 }
 
+/* Accepts the keys not named in the array of refused keys `arg` (NULL-terminated). */
+static int not_refused(void *arg, const char *key)
+{
+	for (const char *const *r = arg; *r; r++)
+		if (strcmp(*r, key) == 0)
+			return 0;
+	return 1;
+}
+
+/* A refused key keeps its items, in order, for a later call; the others take turns as before. */
+static void test_pop_if(void)
+{
+	static int a[3], b[3], c[3];
+	fairq *q = fairq_new();
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(fairq_push(q, "a", &a[i]), 0);
+		CHECK_INT(fairq_push(q, "b", &b[i]), 0);
+		CHECK_INT(fairq_push(q, "c", &c[i]), 0);
+	}
+	const char *none[] = { NULL }, *no_a[] = { "a", NULL }, *no_ac[] = { "a", "c", NULL };
+	const char *all[] = { "a", "b", "c", NULL };
+	CHECK(fairq_pop_if(q, not_refused, none) == &a[0]);
+	CHECK(fairq_pop_if(q, not_refused, no_a) == &b[0]);
+	CHECK(fairq_pop_if(q, not_refused, no_a) == &c[0]);
+	/* b's turn again: a was passed over */
+	CHECK(fairq_pop_if(q, not_refused, no_a) == &b[1]);
+	CHECK(fairq_pop_if(q, not_refused, all) == NULL);
+	CHECK_INT(fairq_count(q), 5);
+	/* b empties, c is refused: a's items come out in order */
+	CHECK(fairq_pop_if(q, not_refused, no_ac) == &b[2]);
+	CHECK(fairq_pop_if(q, not_refused, no_ac) == NULL);
+	CHECK(fairq_pop(q) != NULL);
+	CHECK(fairq_pop(q) != NULL);
+	CHECK(fairq_pop(q) != NULL);
+	CHECK(fairq_pop(q) != NULL);
+	CHECK(fairq_pop(q) == NULL);
+	CHECK_INT(fairq_count(q), 0);
+	/* one key left, refused then accepted */
+	CHECK_INT(fairq_push(q, "a", &a[0]), 0);
+	CHECK(fairq_pop_if(q, not_refused, no_a) == NULL);
+	CHECK(fairq_pop_if(q, not_refused, none) == &a[0]);
+	CHECK(fairq_pop_if(q, not_refused, none) == NULL);
+	fairq_free(q);
+}
+
 /* Freed with items in it: the queue's own memory only (ASan checks leaks). */
 static void test_free_with_items(void)
 {
@@ -137,4 +182,4 @@ static void test_free_with_items(void)
 }
 
 TEST_MAIN(TEST(test_empty), TEST(test_one_key_in_order), TEST(test_keys_take_turns),
-	  TEST(test_against_a_model), TEST(test_free_with_items))
+	  TEST(test_against_a_model), TEST(test_pop_if), TEST(test_free_with_items))
