@@ -162,19 +162,8 @@ static int read_observers(gateway *gw, http_req *req, const json_t *body, json_t
 					 "observers[%zu].type: expected \"webhook\"", i);
 			return -1;
 		}
-		int verdict = webhook_url_check(url);
-		if (verdict == WEBHOOK_URL_BAD) {
-			http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-					 "observers[%zu].url: expected an http:// or https:// URL", i);
+		if (gw_check_webhook_url(gw, req, url, "observers[%zu].url", i) != 0)
 			return -1;
-		}
-		if (verdict == WEBHOOK_URL_PRIVATE && !gw->cfg->webhook_allow_private) {
-			http_reply_error(req, 400, ERR_URL_NOT_ALLOWED,
-					 "observers[%zu].url: private, loopback and link-local "
-					 "addresses are not allowed",
-					 i);
-			return -1;
-		}
 		json_t *words = json_array();
 		for (size_t k = 0; k < NEVENTS; k++) {
 			int wanted = !has_events;

@@ -81,6 +81,15 @@ void gw_log_routes_free(void);
 void gw_reply_invalid(http_req *req, const json_error *err);
 
 /*
+ * Checks webhook URL `url` (of the field the printf-style `field` names)
+ * before it is stored: not http(s) is answered 400 invalid_request; a
+ * literal private, loopback or link-local host 400 webhook_url_not_allowed
+ * unless ERRAND_WEBHOOK_ALLOW_PRIVATE. Returns 0, or -1 when it answered.
+ */
+int gw_check_webhook_url(gateway *gw, http_req *req, const char *url, const char *field, ...)
+	__attribute__((format(printf, 4, 5), warn_unused_result));
+
+/*
  * Reads `output_schema` of `body`: absent or null gives NULL; a JSON object
  * or boolean is kept (borrowed); anything else is answered 400
  * invalid_output_schema and gives -1.

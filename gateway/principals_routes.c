@@ -41,6 +41,8 @@ static void create_principal(gateway *gw, http_req *req, const principal *p)
 				 err.message);
 		return;
 	}
+	if (spec.webhook_url && gw_check_webhook_url(gw, req, spec.webhook_url, "webhook_url") != 0)
+		return;
 	spec.secrets_key = gw->has_secrets_key ? gw->secrets_key : NULL;
 	principals_create(gw->db, &spec, on_created, req);
 }
@@ -95,6 +97,8 @@ static void patch_principal(gateway *gw, http_req *req, const principal *p)
 		gw_reply_invalid(req, &err);
 		return;
 	}
+	if (patch.webhook_url && gw_check_webhook_url(gw, req, patch.webhook_url, "webhook_url") != 0)
+		return;
 	patch.secrets_key = gw->has_secrets_key ? gw->secrets_key : NULL;
 	principals_patch(gw->db, http_req_param(req, "id"), &patch, on_changed, req);
 }

@@ -1,4 +1,6 @@
 /* Replies shared by the gateway's route groups. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "gateway.h"
@@ -9,6 +11,27 @@
 void gw_reply_invalid(http_req *req, const json_error *err)
 {
 	http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST, "%s: %s", err->field, err->message);
+}
+
+int gw_check_webhook_url(gateway *gw, http_req *req, const char *url, const char *field, ...)
+{
+	int verdict = webhook_url_check(url);
+	if (verdict == WEBHOOK_URL_OK ||
+	    (verdict == WEBHOOK_URL_PRIVATE && gw->cfg->webhook_allow_private))
+		return 0;
+	char name[128];
+	va_list ap;
+	va_start(ap, field);
+	vsnprintf(name, sizeof name, field, ap);
+	va_end(ap);
+	if (verdict == WEBHOOK_URL_BAD)
+		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
+				 "%s: expected an http:// or https:// URL", name);
+	else
+		http_reply_error(req, 400, ERR_URL_NOT_ALLOWED,
+				 "%s: private, loopback and link-local addresses are not allowed",
+				 name);
+	return -1;
 }
 
 void gw_reply_unavailable(http_req *req)
@@ -61,19 +84,8 @@ int gw_read_verification(gateway *gw, http_req *req, const json_t *body, const c
 				 err.message);
 		return -1;
 	}
-	int verdict = url ? webhook_url_check(url) : WEBHOOK_URL_OK;
-	if (verdict == WEBHOOK_URL_BAD) {
-		http_reply_error(req, 400, HTTP_ERR_INVALID_REQUEST,
-				 "%s.webhook_url: expected an http:// or https:// URL", where);
+	if (url && gw_check_webhook_url(gw, req, url, "%s.webhook_url", where) != 0)
 		return -1;
-	}
-	if (verdict == WEBHOOK_URL_PRIVATE && !gw->cfg->webhook_allow_private) {
-		http_reply_error(req, 400, ERR_URL_NOT_ALLOWED,
-				 "%s.webhook_url: private, loopback and link-local addresses are "
-				 "not allowed",
-				 where);
-		return -1;
-	}
 	*stored = json_object();
 	if (url)
 		json_object_set_new(*stored, "webhook_url", json_string(url));

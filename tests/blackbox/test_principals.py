@@ -421,8 +421,8 @@ class PrincipalsTest(BlackboxTestCase):
                 body = {"role": role, "name": "same %s" % role}
                 if role == "agent":
                     args = ["--capability", "a", "--capability", "b",
-                            "--webhook-url", "http://127.0.0.1:9/x"]
-                    body.update(capabilities=["a", "b"], webhook_url="http://127.0.0.1:9/x")
+                            "--webhook-url", "https://agent.example/x"]
+                    body.update(capabilities=["a", "b"], webhook_url="https://agent.example/x")
                 via_ctl = self.stack.ctl_json("principal", "create", "--role", role,
                                               "--name", body["name"], *args)
                 r = self.post_admin("/v1/admin/principals", body)

@@ -128,6 +128,37 @@ class DispatchApiTest(PushCase):
                       observers=[{"type": "webhook", "url": "http://127.0.0.1:9/x"}])
         gw.stop()
 
+    def test_private_agent_webhook_url_refused_when_not_allowed(self):
+        gw = self.stack.start_extra("gateway", {"ERRAND_WEBHOOK_ALLOW_PRIVATE": "false"})
+        harness.wait_ready(gw)
+        admin = harness.bearer(self.admin["key"])
+        agents_before = self.db_scalar("SELECT count(*) FROM principals WHERE role = 'agent'")
+        for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]:8080/x",
+                    "http://localhost/x", "http://169.254.169.254/latest"):
+            r = harness.http(gw.port, "POST", "/v1/admin/principals", headers=admin,
+                             body={"role": "agent", "name": "private", "webhook_url": url})
+            self.assertError(r, 400, "webhook_url_not_allowed", url)
+        r = harness.http(gw.port, "POST", "/v1/admin/principals", headers=admin,
+                         body={"role": "agent", "name": "ftp", "webhook_url": "ftp://example.com/"})
+        self.assertError(r, 400, "invalid_request")
+        self.assertEqual(self.db_scalar("SELECT count(*) FROM principals WHERE role = 'agent'"),
+                         agents_before, "a refused agent was created")
+        # a change of an agent's URL is checked the same way, and changes nothing
+        agent = self.new_agent()
+        url_before = self.db_scalar("SELECT webhook_url FROM principals WHERE id = '%s'"
+                                    % agent["id"])
+        r = harness.http(gw.port, "PATCH", "/v1/admin/principals/" + agent["id"], headers=admin,
+                         body={"webhook_url": "http://192.168.0.10/hook"})
+        self.assertError(r, 400, "webhook_url_not_allowed")
+        self.assertEqual(self.db_scalar("SELECT webhook_url FROM principals WHERE id = '%s'"
+                                        % agent["id"]), url_before)
+        # a public address passes
+        r = harness.http(gw.port, "POST", "/v1/admin/principals", headers=admin,
+                         body={"role": "agent", "name": "public",
+                               "webhook_url": "https://agents.example.com/hook"})
+        self.assertEqual(r.status, 201, r)
+        gw.stop()
+
     def test_get_job_through_its_life(self):
         user = self.new_user()
         agent = self.new_agent(steps=[HANG, ACK])
