@@ -486,31 +486,21 @@ static void hub_check_finished(hub *h)
 	if (h->checking)
 		return;
 	size_t skip = strlen(h->gw->cfg->stream_prefix) + strlen(VERIFY_LOG_STREAM);
-	size_t cursor = 0, need = 3, len = 0;
+	size_t cursor = 0;
 	void *v;
-	while (strmap_next(h->topics, &cursor, NULL, &v))
-		need += ((topic *)v)->keylen + 1;
-	char *list = malloc(need);
-	if (!list)
-		return;
-	list[len++] = '{';
-	for (cursor = 0; strmap_next(h->topics, &cursor, NULL, &v);) {
+	db_array jobs;
+	db_array_init(&jobs);
+	while (strmap_next(h->topics, &cursor, NULL, &v)) {
 		topic *t = v;
-		if (!t->subs || t->keylen <= skip)
-			continue;
-		if (len > 1)
-			list[len++] = ',';
-		/* job ids: letters, digits, _ (nothing to quote) */
-		memcpy(list + len, t->key + skip, t->keylen - skip);
-		len += t->keylen - skip;
+		if (t->subs && t->keylen > skip)
+			db_array_addn(&jobs, t->key + skip, t->keylen - skip);
 	}
-	list[len++] = '}';
-	list[len] = '\0';
-	if (len > 2) {
+	const char *list = db_array_text(&jobs);
+	if (list && jobs.n > 0) {
 		h->checking = 1;
 		verification_finished(h->gw->db, list, on_finished, h);
 	}
-	free(list);
+	db_array_free(&jobs);
 }
 
 /* ===== The index: which logs have news ===== */

@@ -37,7 +37,6 @@ typedef struct market_req {
 	http_req *req;
 	const principal *caller; /* owned by `req` */
 	int created_status;	 /* 201 for a creation, else 200 */
-	int read_only;		 /* a read: no events to publish */
 	/* a creation's external verifier secret, shown once with the job ("" when none) */
 	char verifier_secret[WEBHOOK_SECRET_LEN + 1];
 } market_req;
@@ -80,7 +79,7 @@ static json_t *answer_view(market_req *m, const json_t *row)
 	return v;
 }
 
-/* Answers an operation's outcome; publishes the job's events after a change. */
+/* Answers an operation's outcome (its events were published before: jobs_call_publishing). */
 static void on_job(void *arg, const char *outcome, json_t *row, const char *error)
 {
 	market_req *m = arg;
@@ -89,9 +88,6 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 		(void)error;
 		gw_reply_unavailable(req);
 	} else if (strcmp(outcome, JOB_OK) == 0 && row) {
-		if (!m->read_only)
-			outbox_publish_job(&m->gw->outbox,
-					   json_string_value(json_object_get(row, "id")));
 		http_reply_json(req, m->created_status, answer_view(m, row));
 	} else if (strcmp(outcome, JOB_NONE) == 0) {
 		http_reply_raw(req, 204, "application/json", "", 0);
@@ -106,13 +102,8 @@ static void on_job(void *arg, const char *outcome, json_t *row, const char *erro
 		const char *code =
 			strcmp(outcome, JOB_NOT_FOUND) == 0 ? ERR_JOB_NOT_FOUND : outcome;
 		json_t *extra = NULL;
-		if (row) {
-			/* a refusal may still have changed the job (a hold expired, a
-			 * deadline failed the attempt, a job created unpaid) */
-			outbox_publish_job(&m->gw->outbox,
-					   json_string_value(json_object_get(row, "id")));
+		if (row) /* a refusal may still have changed the job (its events are out) */
 			extra = json_pack("{s:o}", "job", answer_view(m, row));
-		}
 		http_reply_error_with(req, status, code, extra, message);
 	}
 	free(m);
@@ -156,7 +147,8 @@ static void run_op(gateway *gw, http_req *req, const principal *p, const char *s
 	m->created_status = created_status;
 	if (verifier_secret)
 		snprintf(m->verifier_secret, sizeof m->verifier_secret, "%s", verifier_secret);
-	if (jobs_call(gw->db, stmt, nparams, params, on_job, m) != 0) {
+	/* the operation claims the events it wrote; they are published before on_job */
+	if (jobs_call_publishing(gw->db, &gw->outbox, stmt, nparams, params, on_job, m) != 0) {
 		free(m);
 		gw_reply_unavailable(req);
 	}
@@ -434,7 +426,6 @@ static void get_job(gateway *gw, http_req *req, const principal *p)
 	market_req *m = market_req_new(gw, req, p);
 	if (!m)
 		return;
-	m->read_only = 1;
 	const char *params[] = { id, p->id };
 	if (jobs_call(gw->db, "market_get", 2, params, on_job, m) != 0) {
 		free(m);

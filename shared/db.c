@@ -2,8 +2,10 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include "clock.h"
@@ -811,4 +813,90 @@ const char *db_result_sqlstate(const PGresult *res)
 {
 	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	return s ? s : "";
+}
+
+/* ===== Array literals ===== */
+
+void db_array_init(db_array *a)
+{
+	memset(a, 0, sizeof *a);
+}
+
+/* Room for `more` bytes, the closing brace and the terminator; the text starts with its brace. */
+static int array_reserve(db_array *a, size_t more)
+{
+	if (a->failed)
+		return -1;
+	size_t need = (a->len ? a->len : 1) + more + 2;
+	if (need <= a->cap)
+		return 0;
+	size_t cap = a->cap ? a->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	char *grown = realloc(a->text, cap);
+	if (!grown) {
+		a->failed = 1;
+		return -1;
+	}
+	if (!a->text)
+		grown[a->len++] = '{';
+	a->text = grown;
+	a->cap = cap;
+	return 0;
+}
+
+void db_array_addn(db_array *a, const char *value, size_t len)
+{
+	if (value) {
+		int bad = len == 0 || (len == 4 && strncasecmp(value, "null", 4) == 0);
+		for (size_t i = 0; i < len && !bad; i++)
+			bad = value[i] == '\0' || strchr(" \t\n\r\v\f,{}\"\\", value[i]) != NULL;
+		if (bad) {
+			a->failed = 1;
+			return;
+		}
+	} else {
+		len = 4;
+	}
+	if (array_reserve(a, len + 1) != 0)
+		return;
+	if (a->n++ > 0)
+		a->text[a->len++] = ',';
+	memcpy(a->text + a->len, value ? value : "NULL", len);
+	a->len += len;
+}
+
+void db_array_add(db_array *a, const char *value)
+{
+	db_array_addn(a, value, value ? strlen(value) : 0);
+}
+
+void db_array_add_int(db_array *a, long long value)
+{
+	char text[24];
+	int n = snprintf(text, sizeof text, "%lld", value);
+	db_array_addn(a, text, (size_t)n);
+}
+
+const char *db_array_text(db_array *a)
+{
+	if (array_reserve(a, 0) != 0)
+		return NULL;
+	/* closed anew at each call (more elements may follow) */
+	a->text[a->len] = '}';
+	a->text[a->len + 1] = '\0';
+	return a->text;
+}
+
+void db_array_clear(db_array *a)
+{
+	a->len = a->text ? 1 : 0; /* the opening brace stays */
+	a->n = 0;
+	a->failed = 0;
+}
+
+void db_array_free(db_array *a)
+{
+	free(a->text);
+	db_array_init(a);
 }

@@ -113,4 +113,35 @@ int db_result_ok(const PGresult *res);
 /* The SQLSTATE of an error result ("23505"), or "" for none. */
 const char *db_result_sqlstate(const PGresult *res);
 
+/*
+ * A PostgreSQL array literal ({a,b,NULL}) for a text parameter, built
+ * element by element. Elements are ids, hashes, words and numbers, which
+ * need no quoting: one that would (empty, or with a space, comma, brace,
+ * quote or backslash, or the word NULL) makes the whole array fail rather
+ * than be misread.
+ */
+typedef struct db_array {
+	char *text; /* "{…}" once db_array_text() closed it */
+	size_t len, cap;
+	int n;
+	int failed; /* out of memory, or an element that needs quoting */
+} db_array;
+
+/* An empty array. */
+void db_array_init(db_array *a);
+
+/* Appends `value` (NULL: an SQL NULL), or its first `len` bytes. */
+void db_array_add(db_array *a, const char *value);
+void db_array_addn(db_array *a, const char *value, size_t len);
+void db_array_add_int(db_array *a, long long value);
+
+/* The literal, valid until db_array_free(); NULL when the array failed. */
+const char *db_array_text(db_array *a);
+
+/* Empties the array, keeping its memory for the next one. */
+void db_array_clear(db_array *a);
+
+/* Frees the text. */
+void db_array_free(db_array *a);
+
 #endif

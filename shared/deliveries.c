@@ -144,31 +144,22 @@ static void on_claimed(void *arg, PGresult *res, const char *error)
 	claim_call_free(c);
 }
 
-/*
- * Appends `value` (an id or a hash: no character needs quoting) or NULL
- * to the array literal being built in `buf`. Returns the new length.
- */
-static size_t array_add(char *buf, size_t used, const char *value, int first)
-{
-	used += (size_t)sprintf(buf + used, "%s%s", first ? "{" : ",", value ? value : "NULL");
-	return used;
-}
-
 void deliveries_claim_many(db_pool *db, const delivery_want *wants, int n,
 			   const unsigned char key[32], int lock_s)
 {
 	claim_call *c = calloc(1, sizeof *c);
-	size_t cap = (size_t)n * (AUTH_HASH_HEX_LEN + 2) + 3;
-	char *msgs = malloc(cap), *replies = malloc(cap), *mcps = malloc(cap);
+	db_array msgs, replies, mcps;
+	db_array_init(&msgs);
+	db_array_init(&replies);
+	db_array_init(&mcps);
 	if (c)
 		c->wants = calloc((size_t)n, sizeof *c->wants);
-	if (!c || !c->wants || !msgs || !replies || !mcps) {
+	if (!c || !c->wants) {
 		for (int i = 0; i < n; i++)
 			wants[i].cb(wants[i].arg, NULL, "out of memory");
 		goto done;
 	}
 	memcpy(c->key, key, sizeof c->key);
-	size_t um = 0, ur = 0, uc = 0;
 	for (int i = 0; i < n; i++) {
 		const delivery_want *w = &wants[i];
 		char reply_hash[AUTH_HASH_HEX_LEN + 1], mcp_hash[AUTH_HASH_HEX_LEN + 1];
@@ -189,28 +180,30 @@ void deliveries_claim_many(db_pool *db, const delivery_want *wants, int n,
 			continue;
 		}
 		c->n++;
-		um = array_add(msgs, um, w->message_id, c->n == 1);
-		ur = array_add(replies, ur, has_run ? reply_hash : NULL, c->n == 1);
-		uc = array_add(mcps, uc, has_run ? mcp_hash : NULL, c->n == 1);
+		db_array_add(&msgs, w->message_id);
+		db_array_add(&replies, has_run ? reply_hash : NULL);
+		db_array_add(&mcps, has_run ? mcp_hash : NULL);
 	}
 	if (c->n == 0)
 		goto done;
-	strcpy(msgs + um, "}");
-	strcpy(replies + ur, "}");
-	strcpy(mcps + uc, "}");
 	char lock[16];
 	snprintf(lock, sizeof lock, "%d", lock_s);
-	const char *params[] = { msgs, replies, mcps, lock };
-	if (db_query(db, "delivery_claim", 4, params, on_claimed, c) != 0) {
+	const char *params[] = { db_array_text(&msgs), db_array_text(&replies),
+				 db_array_text(&mcps), lock };
+	const char *why = !params[0] || !params[1] || !params[2] ? "out of memory"
+			  : db_query(db, "delivery_claim", 4, params, on_claimed, c) != 0
+			  ? "cannot queue the query"
+			  : NULL;
+	if (why) {
 		for (int i = 0; i < c->n; i++)
-			c->wants[i].cb(c->wants[i].arg, NULL, "cannot queue the query");
+			c->wants[i].cb(c->wants[i].arg, NULL, why);
 		goto done;
 	}
 	c = NULL; /* on_claimed frees it */
 done:
-	free(msgs);
-	free(replies);
-	free(mcps);
+	db_array_free(&msgs);
+	db_array_free(&replies);
+	db_array_free(&mcps);
 	claim_call_free(c);
 }
 

@@ -11,6 +11,14 @@
 #include "verification.h"
 
 #define OUTCOME_JOB " outcome, job "
+/*
+ * A marketplace operation `call` (a FROM item named m) with the events it
+ * wrote, claimed in its transaction (outbox_claim_job): the caller
+ * publishes them (jobs_call_publishing) without a claim of its own.
+ */
+#define WITH_EVENTS(call)                                  \
+	"SELECT m.outcome, m.job, o.* FROM " call " LEFT JOIN LATERAL" \
+	" outbox_claim_job(m.job ->> 'id') o ON true ORDER BY o.id"
 #define MARKET_VISIBLE                                             \
 	"(j.sender_id = $2 OR EXISTS (SELECT 1 FROM job_holders h" \
 	" WHERE h.job_id = j.id AND h.agent_id = $2))"
@@ -22,21 +30,19 @@
 
 const db_stmt JOBS_STMTS[] = {
 	{ "market_create",
-	  "SELECT" OUTCOME_JOB "FROM market_create($1, $2, $3, $4, $5, $6, $7, $8::bigint,"
-	  " $9::integer, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb)",
+	  WITH_EVENTS("market_create($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9::integer,"
+		      " $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb) m"),
 	  14 },
-	{ "market_pay", "SELECT" OUTCOME_JOB "FROM market_pay($1, $2)", 2 },
-	{ "market_cancel", "SELECT" OUTCOME_JOB "FROM market_cancel($1, $2)", 2 },
+	{ "market_pay", WITH_EVENTS("market_pay($1, $2) m"), 2 },
+	{ "market_cancel", WITH_EVENTS("market_cancel($1, $2) m"), 2 },
 	{ "market_pull",
-	  "SELECT" OUTCOME_JOB
-	  "FROM principals p, market_pull(p.id, $2, p.capabilities, $3::integer)"
-	  " WHERE p.id = $1",
+	  WITH_EVENTS("(SELECT x.* FROM principals p,"
+		      " market_pull(p.id, $2, p.capabilities, $3::integer) x WHERE p.id = $1) m"),
 	  3 },
-	{ "market_reject", "SELECT" OUTCOME_JOB "FROM market_reject($1, $2, $3::integer)", 3 },
-	{ "market_accept", "SELECT" OUTCOME_JOB "FROM market_accept($1, $2)", 2 },
-	{ "market_submit", "SELECT" OUTCOME_JOB "FROM market_submit($1, $2, $3::jsonb, $4::jsonb)",
-	  4 },
-	{ "market_fail", "SELECT" OUTCOME_JOB "FROM market_fail($1, $2, $3)", 3 },
+	{ "market_reject", WITH_EVENTS("market_reject($1, $2, $3::integer) m"), 3 },
+	{ "market_accept", WITH_EVENTS("market_accept($1, $2) m"), 2 },
+	{ "market_submit", WITH_EVENTS("market_submit($1, $2, $3::jsonb, $4::jsonb) m"), 4 },
+	{ "market_fail", WITH_EVENTS("market_fail($1, $2, $3) m"), 3 },
 	{ "market_get",
 	  "SELECT 'ok', row_to_json(j) FROM jobs j WHERE j.id = $1 AND j.kind = 'market'"
 	  " AND " MARKET_VISIBLE,
@@ -112,29 +118,26 @@ int jobs_call_publishing(db_pool *db, outbox *ob, const char *name, int nparams,
 }
 
 /* A PostgreSQL text[] literal of plain words (status names): {a,b}. */
-static void words_literal(const char *const *words, int n, char *out, size_t outlen)
-{
-	size_t used = (size_t)snprintf(out, outlen, "{");
-	for (int i = 0; i < n && used < outlen; i++)
-		used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? "," : "", words[i]);
-	if (used < outlen)
-		snprintf(out + used, outlen - used, "}");
-}
-
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
 		     int nstatuses, int limit, const char *cursor, pagination_cb cb, void *arg)
 {
 	pagination_pos pos;
 	if (pagination_parse(cursor, &pos) != 0)
 		return -1;
-	char words[256], limit_text[16];
-	words_literal(statuses, nstatuses, words, sizeof words);
+	char limit_text[16];
+	db_array words;
+	db_array_init(&words);
+	for (int i = 0; statuses && i < nstatuses; i++)
+		db_array_add(&words, statuses[i]);
 	snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
-	const char *params[] = { viewer->id, statuses ? words : NULL, cursor ? pos.time : NULL,
-				 cursor ? pos.id : NULL, limit_text };
+	const char *params[] = { viewer->id, statuses ? db_array_text(&words) : NULL,
+				 cursor ? pos.time : NULL, cursor ? pos.id : NULL, limit_text };
 	const char *stmt =
 		strcmp(viewer->role, "agent") == 0 ? "market_list_agent" : "market_list_sender";
-	return pagination_query(db, stmt, 5, params, limit, cb, arg);
+	int r = statuses && !params[1] ? -1
+					: pagination_query(db, stmt, 5, params, limit, cb, arg);
+	db_array_free(&words);
+	return r;
 }
 
 /* ===== Views ===== */

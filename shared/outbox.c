@@ -59,9 +59,7 @@ typedef struct batch {
 /* The work one turn of the loop gathers. */
 struct outbox_queue {
 	struct event *ev; /* fires once the turn is over */
-	char *list;	  /* a text[] literal being built: {job_a,job_b */
-	size_t len, cap;
-	int n;
+	db_array jobs;	  /* the jobs whose events to claim */
 	batch *marks;	       /* published batches whose rows are to be marked (`next`) */
 	struct event *ev_mark; /* fires once the turn is over */
 };
@@ -95,34 +93,16 @@ static void on_marked(void *arg, PGresult *res, const char *error)
 
 /*
  * The ids of the rows whose XADD went through (`ok` 1) or failed (`ok` 0),
- * of batch `first` and those after it (`next`), as a PostgreSQL array
- * literal; NULL when there are none or on failure.
+ * of batch `first` and those after it (`next`), into `list` (empty when
+ * there are none).
  */
-static char *id_list(const batch *first, int ok)
+static void id_list(const batch *first, int ok, db_array *list)
 {
-	size_t cap = 3, used = 0;
+	db_array_init(list);
 	for (const batch *b = first; b; b = b->next)
-		cap += (size_t)b->nrows * 21;
-	char *list = malloc(cap);
-	int any = 0;
-	if (!list)
-		return NULL;
-	used += (size_t)snprintf(list + used, cap - used, "{");
-	for (const batch *b = first; b; b = b->next) {
-		for (int i = 0; i < b->nrows; i++) {
-			if (b->ok[i] != ok)
-				continue;
-			used += (size_t)snprintf(list + used, cap - used, "%s%lld", any ? "," : "",
-						 b->ids[i]);
-			any = 1;
-		}
-	}
-	snprintf(list + used, cap - used, "}");
-	if (!any) {
-		free(list);
-		return NULL;
-	}
-	return list;
+		for (int i = 0; i < b->nrows; i++)
+			if (b->ok[i] == ok)
+				db_array_add_int(list, b->ids[i]);
 }
 
 static void on_unclaimed(void *arg, PGresult *res, const char *error)
@@ -136,14 +116,16 @@ static void on_unclaimed(void *arg, PGresult *res, const char *error)
 /* Marks the rows of batch `first` and those after it in one statement. */
 static void mark(outbox *ob, batch *first)
 {
-	char *list = id_list(first, 1);
-	if (!list) {
+	db_array list;
+	id_list(first, 1, &list);
+	const char *params[] = { db_array_text(&list) };
+	if (!params[0]) {
+		db_array_free(&list);
 		on_marked(first, NULL, "out of memory");
 		return;
 	}
-	const char *params[] = { list };
 	int r = db_query(ob->db, "outbox_mark", 1, params, on_marked, first);
-	free(list);
+	db_array_free(&list);
 	if (r != 0)
 		on_marked(first, NULL, "cannot queue the query");
 }
@@ -157,13 +139,13 @@ static outbox_queue *queue_of(outbox *ob);
  */
 static void batch_finish(batch *b)
 {
-	char *failed = id_list(b, 0);
-	if (failed) {
-		const char *params[] = { failed };
-		if (db_query(b->ob->db, "outbox_unclaim", 1, params, on_unclaimed, NULL) != 0)
-			log_warn("outbox: cannot queue the release of claims");
-		free(failed);
-	}
+	db_array failed;
+	id_list(b, 0, &failed);
+	const char *params[] = { db_array_text(&failed) };
+	if (failed.n > 0 && params[0] &&
+	    db_query(b->ob->db, "outbox_unclaim", 1, params, on_unclaimed, NULL) != 0)
+		log_warn("outbox: cannot queue the release of claims");
+	db_array_free(&failed);
 	int any = 0;
 	for (int i = 0; i < b->nrows; i++)
 		any |= b->ok[i];
@@ -304,13 +286,14 @@ static void queue_flush(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	outbox *ob = arg;
 	outbox_queue *q = ob->queue;
-	if (!q || q->n == 0)
+	if (!q || q->jobs.n == 0)
 		return;
-	q->list[q->len] = '}';
-	q->list[q->len + 1] = '\0';
-	claim(ob, "outbox_claim_jobs", q->list, NULL, NULL);
-	q->len = 0;
-	q->n = 0;
+	const char *list = db_array_text(&q->jobs);
+	if (list)
+		claim(ob, "outbox_claim_jobs", list, NULL, NULL);
+	else
+		log_warn("outbox: out of memory; the relay publishes the events");
+	db_array_clear(&q->jobs);
 }
 
 /* The queue of `ob` (which has a loop), made on first use; NULL when out of memory. */
@@ -337,7 +320,6 @@ static outbox_queue *queue_of(outbox *ob)
 
 void outbox_publish_job(outbox *ob, const char *job_id)
 {
-	size_t idlen = job_id ? strlen(job_id) : 0;
 	if (!ids_valid(job_id, NULL))
 		return;
 	if (!ob->base) {
@@ -351,22 +333,10 @@ void outbox_publish_job(outbox *ob, const char *job_id)
 		log_warn("outbox: out of memory; the relay publishes the events");
 		return;
 	}
-	if (q->len + idlen + 3 > q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 1024;
-		while (cap < q->len + idlen + 3)
-			cap *= 2;
-		char *grown = realloc(q->list, cap);
-		if (!grown)
-			return; /* the relay publishes it */
-		q->list = grown;
-		q->cap = cap;
-	}
-	q->list[q->len++] = q->n ? ',' : '{';
-	memcpy(q->list + q->len, job_id, idlen);
-	q->len += idlen;
-	if (++q->n == 1)
+	db_array_add(&q->jobs, job_id); /* out of memory: the relay publishes it */
+	if (q->jobs.n == 1)
 		event_active(q->ev, EV_TIMEOUT, 0);
-	else if (q->n >= OUTBOX_BATCH_JOBS)
+	else if (q->jobs.n >= OUTBOX_BATCH_JOBS)
 		queue_flush(-1, 0, ob);
 }
 
@@ -382,7 +352,7 @@ void outbox_free(outbox *ob)
 		next = b->next;
 		batch_free(b);
 	}
-	free(ob->queue->list);
+	db_array_free(&ob->queue->jobs);
 	free(ob->queue);
 	ob->queue = NULL;
 }

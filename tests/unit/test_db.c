@@ -255,6 +255,80 @@ static void test_result_helpers(void)
 	PQclear(res);
 }
 
+/* What PostgreSQL reads array literal `text` as: its elements joined by '|', NULL as "<null>". */
+static void pg_reads(const char *text, char *out, size_t outlen)
+{
+	const char *p[] = { text };
+	PGresult *res = tdb_exec(tdb_pg_url(),
+				 "SELECT coalesce(string_agg(coalesce(x, '<null>'), '|' ORDER BY n), '')"
+				 " FROM unnest($1::text[]) WITH ORDINALITY u (x, n)",
+				 1, p);
+	CHECK(db_result_ok(res));
+	snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* Array literals: built element by element, read back the same by PostgreSQL. */
+static void test_array_literal(void)
+{
+	char read[4096];
+	db_array a;
+	db_array_init(&a);
+	CHECK_STR(db_array_text(&a), "{}");
+	pg_reads(db_array_text(&a), read, sizeof read);
+	CHECK_STR(read, "");
+	db_array_add(&a, "job_01m9950cyqfjd7xq85pe1tqrzn");
+	db_array_add(&a, NULL);
+	db_array_addn(&a, "errand:logs:job_abc", 11);
+	db_array_add_int(&a, -42);
+	db_array_add_int(&a, 9007199254740993LL);
+	CHECK_INT(a.n, 5);
+	CHECK_STR(db_array_text(&a),
+		  "{job_01m9950cyqfjd7xq85pe1tqrzn,NULL,errand:logs,-42,9007199254740993}");
+	pg_reads(db_array_text(&a), read, sizeof read);
+	CHECK_STR(read, "job_01m9950cyqfjd7xq85pe1tqrzn|<null>|errand:logs|-42|9007199254740993");
+	/* more after reading the text: it is closed anew */
+	db_array_add(&a, "queued");
+	CHECK_STR(db_array_text(&a),
+		  "{job_01m9950cyqfjd7xq85pe1tqrzn,NULL,errand:logs,-42,9007199254740993,queued}");
+	/* cleared: empty again, memory kept */
+	char *kept = a.text;
+	db_array_clear(&a);
+	CHECK_STR(db_array_text(&a), "{}");
+	db_array_add(&a, "x");
+	CHECK_STR(db_array_text(&a), "{x}");
+	CHECK(a.text == kept);
+	db_array_free(&a);
+	CHECK(a.text == NULL);
+
+	/* growth over many elements */
+	db_array_init(&a);
+	for (int i = 0; i < 1000; i++)
+		db_array_add_int(&a, i);
+	const char *text = db_array_text(&a);
+	CHECK(text && strncmp(text, "{0,1,2,", 7) == 0);
+	CHECK(strcmp(text + strlen(text) - 5, ",999}") == 0);
+	db_array_free(&a);
+
+	/* an element that would need quoting fails the whole array */
+	const char *bad[] = { "", "a b", "a,b", "{a}", "a\"b", "a\\b", "NULL", "null", "a\tb" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		db_array_init(&a);
+		db_array_add(&a, "ok");
+		db_array_add(&a, bad[i]);
+		db_array_add(&a, "ok");
+		if (db_array_text(&a) != NULL) {
+			fprintf(stderr, "element %zu (\"%s\") was taken\n", i, bad[i]);
+			CHECK(0);
+		}
+		db_array_free(&a);
+	}
+	db_array_init(&a);
+	db_array_addn(&a, "ab\0c", 4); /* a NUL inside */
+	CHECK(db_array_text(&a) == NULL);
+	db_array_free(&a);
+}
+
 static void test_unknown_statement_or_wrong_count(void)
 {
 	struct event_base *base = event_base_new();
@@ -687,7 +761,7 @@ static void test_queue_full_fails_later(void)
 }
 
 TEST_MAIN(TEST(test_many_queries_one_turn), TEST(test_one_connection_keeps_order),
-	  TEST(test_sql_error_then_next_query), TEST(test_result_helpers),
+	  TEST(test_sql_error_then_next_query), TEST(test_result_helpers), TEST(test_array_literal),
 	  TEST(test_unknown_statement_or_wrong_count), TEST(test_closed_port_times_out),
 	  TEST(test_lost_connection_logs_reason), TEST(test_reconnects_after_backends_killed),
 	  TEST(test_query_past_timeout_drops_connection), TEST(test_check_rejects),
