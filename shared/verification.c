@@ -28,6 +28,12 @@ const db_stmt VERIFICATION_STMTS[] = {
 		   " WHERE job_id = $1 AND attempt = $2::integer",
 	  3 },
 	{ "verify_due", "SELECT job_id, attempt FROM verify_due($1::integer)", 1 },
+	/* the lease of a check still running, by the verifier that holds it */
+	{ "verify_renew",
+	  NO_FLUSH " UPDATE verifications SET lease_until = now() + make_interval(secs => $4::integer)"
+		   " FROM nf WHERE job_id = $1 AND attempt = $2::integer AND verifier = $3"
+		   " AND status = 'running' RETURNING 1",
+	  4 },
 	/* finished, and no verdict on its way: one settled in the last
 	 * VERIFY_VERDICT_GRACE_SECONDS but not recorded yet is being written to
 	 * the stream (after that, its verifier died: PostgreSQL has it) */
@@ -201,6 +207,44 @@ void verification_record_verdict(db_pool *db, const char *job_id, int attempt,
 	if (!text || db_query(db, "verify_record_verdict", 3, params, on_verdict_recorded, NULL) != 0)
 		log_warn("cannot record a verdict's stream id");
 	free(text);
+}
+
+/* ===== Renewing a lease ===== */
+
+typedef struct renew_call {
+	char job_id[IDS_MAX_LEN];
+	int attempt;
+} renew_call;
+
+static void on_renewed(void *arg, PGresult *res, const char *error)
+{
+	renew_call *c = arg;
+	if (!db_result_ok(res))
+		log_warn("renewing the lease of %s attempt %d failed: %s", c->job_id, c->attempt,
+			 error ? error : "no result");
+	else if (PQntuples(res) == 0)
+		log_warn("the lease of %s attempt %d is no longer this verifier's (settled, or "
+			 "taken over): its verdict will be stale",
+			 c->job_id, c->attempt);
+	free(c);
+}
+
+void verification_renew(db_pool *db, const char *job_id, int attempt, const char *instance,
+			int lease_s)
+{
+	renew_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return;
+	snprintf(c->job_id, sizeof c->job_id, "%s", job_id);
+	c->attempt = attempt;
+	char attempt_text[16], lease[16];
+	snprintf(attempt_text, sizeof attempt_text, "%d", attempt);
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	const char *params[] = { job_id, attempt_text, instance, lease };
+	if (db_query(db, "verify_renew", 4, params, on_renewed, c) != 0) {
+		log_warn("cannot renew a lease");
+		free(c);
+	}
 }
 
 /* ===== Due attempts ===== */

@@ -82,6 +82,16 @@ void verification_settle(db_pool *db, const char *job_id, int attempt, int pass,
 			 const char *reason, const json_t *log, int fee_bps,
 			 verification_settle_cb cb, void *arg);
 
+/*
+ * Extends the lease `instance` holds on attempt `attempt` of `job_id` to
+ * `lease_s` seconds from now, while its check runs (a check may outlast one
+ * lease: a slow external verifier or judge, retries). Fire and forget: a
+ * lease that is no longer the instance's is logged (its verdict will be
+ * refused as stale).
+ */
+void verification_renew(db_pool *db, const char *job_id, int attempt, const char *instance,
+			int lease_s);
+
 /* Appends the verdict's stream entry to the stored log (after it was sent). Fire and forget. */
 void verification_record_verdict(db_pool *db, const char *job_id, int attempt,
 				 const json_t *entry);

@@ -17,6 +17,7 @@
 #include "outbox.h"
 #include "seal.h"
 #include "service.h"
+#include "strmap.h"
 #include "verification.h"
 #include "webhook.h"
 
@@ -43,6 +44,12 @@ typedef struct verifier {
 	int has_key;
 	unsigned char key[SEAL_KEY_LEN];
 	int inflight;
+	/*
+	 * "job_id/attempt" of the checks running here: an entry brought again
+	 * (XAUTOCLAIM takes this process's own entries too once they are idle
+	 * for a lease, as a long check's is) does not start a second check.
+	 */
+	strmap *running;
 	int polling;
 	struct event *ev_poll;
 	void (*stopped)(void *);
@@ -64,7 +71,9 @@ typedef struct check {
 	step at;
 	int tries;	      /* of the current step's verifier or judge */
 	struct event *ev_retry;
+	struct event *ev_renew;	  /* renews the lease while the check runs */
 	char msg_id[IDS_MAX_LEN]; /* webhook-id of the external verifier's request */
+	char key[IDS_MAX_LEN + 16]; /* in `running` as this */
 	char *request;		  /* its body, the same on every try */
 	json_t *log;	      /* the entries sent: [{id, event, data}] */
 	int xadds;	      /* XADDs not yet answered */
@@ -90,8 +99,12 @@ static void check_free(check *c, int ack)
 	verifier *v = c->v;
 	if (ack && c->stream_id)
 		consumer_ack(v->stream, c->stream_id);
+	if (strmap_get(v->running, c->key) == c)
+		strmap_remove(v->running, c->key);
 	if (c->ev_retry)
 		event_free(c->ev_retry);
+	if (c->ev_renew)
+		event_free(c->ev_renew);
 	free(c->stream_id);
 	free(c->kind);
 	free(c->output);
@@ -220,6 +233,8 @@ static void on_settled(void *arg, const char *outcome, const char *status, const
 static void settle_now(check *c)
 {
 	verifier *v = c->v;
+	if (c->ev_renew)
+		event_del(c->ev_renew); /* the checks are over: settling ends the lease */
 	if (c->settling == 2) {
 		char key[256];
 		snprintf(key, sizeof key, "%s" VERIFY_LOG_STREAM "%s", v->cfg->stream_prefix,
@@ -239,7 +254,7 @@ static void finish(check *c, int pass, const char *reason)
 {
 	c->at = STEP_DONE;
 	c->pass = pass;
-	snprintf(c->reason, sizeof c->reason, "%s", reason);
+	snprintf(c->reason, sizeof c->reason, "%.*s", (int)sizeof c->reason - 1, reason);
 	logf_(c, VERIFY_STEP_VERDICT, pass ? "info" : "warn", "%s: %s", pass ? "passed" : "failed",
 	      reason);
 	c->settling = 1;
@@ -453,6 +468,16 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Renews the lease of a check still running (every third of a lease). */
+static void renew_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	check *c = arg;
+	verification_renew(c->v->db, c->job_id, c->attempt, c->v->cfg->instance,
+			   c->v->cfg->verify_lease_seconds);
+}
+
 static void on_taken(void *arg, const verification_job *j, const char *error)
 {
 	check *c = arg;
@@ -462,6 +487,11 @@ static void on_taken(void *arg, const verification_job *j, const char *error)
 		check_free(c, error == NULL);
 		return;
 	}
+	int every_ms = c->v->cfg->verify_lease_seconds * 1000 / 3;
+	struct timeval tv = { every_ms / 1000, (every_ms % 1000) * 1000 };
+	c->ev_renew = event_new(service_base(c->v->svc), -1, EV_PERSIST, renew_tick, c);
+	if (c->ev_renew)
+		event_add(c->ev_renew, &tv);
 	c->kind = strdup(j->kind);
 	/* compact, as the gateway measured it (jsonb's text has spaces after , and :) */
 	json_t *output = json_load_db(j->output);
@@ -493,6 +523,14 @@ static void start(verifier *v, const char *stream_id, const char *job_id, int at
 			consumer_ack(v->stream, stream_id);
 		if (c)
 			json_decref(c->log);
+		free(c);
+		return;
+	}
+	snprintf(c->key, sizeof c->key, "%s/%d", job_id, attempt);
+	if (strmap_get(v->running, c->key) || strmap_put(v->running, c->key, c) != 0) {
+		/* checked here already (or out of memory): the entry stays pending; the
+		 * running check acknowledges its own, a later claim finds it settled */
+		json_decref(c->log);
 		free(c);
 		return;
 	}
@@ -589,10 +627,11 @@ int main(void)
 			     .maxlen = v.cfg->stream_maxlen,
 			     .base = base };
 	v.hc = http_client_new(base);
+	v.running = strmap_new();
 	v.stream = consumer_new(base, v.cfg, v.redis, "verify", GROUP,
 				(long)v.cfg->verify_lease_seconds * 1000,
 				on_entry, room, &v);
-	if (!v.hc || !v.stream) {
+	if (!v.hc || !v.stream || !v.running) {
 		log_error("cannot create the HTTP client or the stream consumer");
 		return 1;
 	}
@@ -610,6 +649,7 @@ int main(void)
 	event_free(v.ev_poll);
 	http_client_free(v.hc);
 	consumer_free(v.stream);
+	strmap_free(v.running);
 	outbox_free(&v.outbox);
 	service_free(v.svc);
 	return code;

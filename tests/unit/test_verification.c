@@ -1122,6 +1122,65 @@ static void test_take_lease(void)
 	close_db();
 }
 
+static int pool_idle(const void *arg)
+{
+	return db_pool_pending(arg) == 0;
+}
+
+/* Renews `instance`'s lease on attempt 1 of `job` and waits for the statement. */
+static void renew(const char *job, const char *instance, int lease_s)
+{
+	verification_renew(pool, job, 1, instance, lease_s);
+	CHECK(tdb_loop_until(base, pool_idle, pool, 10000));
+}
+
+/* A check that outlasts its lease renews it; only its holder can, and not once settled. */
+static void test_renew_lease(void)
+{
+	open_db();
+	char u[IDS_MAX_LEN], g[IDS_MAX_LEN], j[IDS_MAX_LEN];
+	tdb_principal(url, "user", NULL, u);
+	tdb_principal(url, "agent", NULL, g);
+	tdb_fund(url, u, 1000);
+	submitted_job(u, g, 300, NULL, NULL, OUTPUT, j);
+	CHECK(takes(j, 1, "verifier-a", 2));
+	/* renewed before it ran out: it holds on past its first 2 s */
+	for (int i = 0; i < 3; i++) {
+		usleep(900 * 1000);
+		renew(j, "verifier-a", 2);
+	}
+	CHECK_INT(int1("SELECT count(*) FROM verifications WHERE job_id = $1"
+		       " AND lease_until > now() + interval '1 second'",
+		       j),
+		  1);
+	CHECK(!takes(j, 1, "verifier-b", 300));
+	expect_ver(j, 1, "verifier", "verifier-a");
+	/* another verifier's renewal changes nothing */
+	exec2("UPDATE verifications SET lease_until = now() + interval '1 second' WHERE job_id = $1",
+	      j, NULL, 1);
+	renew(j, "verifier-b", 300);
+	CHECK_INT(int1("SELECT count(*) FROM verifications WHERE job_id = $1"
+		       " AND lease_until < now() + interval '5 seconds'",
+		       j),
+		  1);
+	expect_ver(j, 1, "verifier", "verifier-a");
+	/* not renewed: it runs out, and another takes it over */
+	usleep(1300 * 1000);
+	CHECK(takes(j, 1, "verifier-b", 300));
+	/* the former holder's renewal no longer extends anything */
+	renew(j, "verifier-a", 3000);
+	CHECK_INT(int1("SELECT count(*) FROM verifications WHERE job_id = $1"
+		       " AND lease_until > now() + interval '400 seconds'",
+		       j),
+		  0);
+	expect_ver(j, 1, "verifier", "verifier-b");
+	/* settled: the lease is gone and a renewal does not bring it back */
+	settle(j, 1, 1, "fine", "[]", VERIFY_OK, "completed");
+	renew(j, "verifier-b", 300);
+	expect_ver(j, 1, "lease_until", "(null)");
+	close_db();
+}
+
 #define TAKERS 8
 
 /* Verifiers taking one attempt at the same time: exactly one gets it. */
@@ -1789,7 +1848,8 @@ static void test_take_large_number_output(void)
 
 TEST_MAIN(TEST(test_check_output), TEST(test_parse_verdict), TEST(test_judge_message),
 	  TEST(test_request_body), TEST(test_request_body_large_number), TEST(test_take_market),
-	  TEST(test_take_nothing), TEST(test_take_lease), TEST(test_take_concurrent),
+	  TEST(test_take_nothing), TEST(test_take_lease),
+	  TEST(test_renew_lease), TEST(test_take_concurrent),
 	  TEST(test_due), TEST(test_settle_pass), TEST(test_settle_pass_free_and_untaken),
 	  TEST(test_settle_concurrent), TEST(test_settle_concurrent_mixed),
 	  TEST(test_settle_fail_requeues), TEST(test_settle_fail_exhausted),
