@@ -64,11 +64,14 @@ typedef struct dispatcher {
 	/*
 	 * Messages read (from the stream or the poll), not taken yet: by
 	 * receiver (agent or observer id), taking turns; as many at most as
-	 * ERRAND_DISPATCH_MAX_INFLIGHT, beyond which the stream is not read.
+	 * ERRAND_DISPATCH_MAX_INFLIGHT, beyond which the stream is not read,
+	 * and as many a receiver as it may have in flight, beyond which its
+	 * entries are left pending (XAUTOCLAIM or the poll brings them again).
 	 */
 	fairq *waiting;
 	int nwaiting;
-	strmap *shares; /* receiver → its share: its messages being taken or sent */
+	strmap *receivers; /* receiver → what it has waiting and in flight */
+	strmap *known;	   /* message id → its item, waiting or in flight: read once */
 	int polling;
 	struct event *ev_poll;
 	item *to_claim[CLAIM_BATCH]; /* messages to take once this turn of the loop is over */
@@ -79,10 +82,11 @@ typedef struct dispatcher {
 	metric *m_delivered, *m_failed, *m_inflight, *m_waiting;
 } dispatcher;
 
-/* What one receiver has in flight (being taken or sent). */
-typedef struct share {
-	int n;
-} share;
+/* One receiver's messages here. */
+typedef struct receiver {
+	int sending; /* being taken or sent: its share of the requests */
+	int waiting; /* read, waiting for their turn */
+} receiver;
 
 /* One message on its way: taken, sent, recorded. */
 struct item {
@@ -92,7 +96,7 @@ struct item {
 	char run_id[IDS_MAX_LEN];
 	char target[(PRINCIPAL_URL_MAX + 1)];
 	char to[IDS_MAX_LEN]; /* the receiver: agent or observer id, "" when unknown */
-	int in_share;	      /* counted in its receiver's share */
+	int in_share;	      /* counted in its receiver's `sending` */
 	int attempt;
 	/* the attempt's outcome, kept while its record waits for its turn */
 	long status;
@@ -113,43 +117,63 @@ static void maybe_stopped(dispatcher *d)
 
 static void pump_claims(dispatcher *d);
 
-/* Counts `it` in (delta 1) or out of (-1) its receiver's share. */
-static void share_add(item *it, int delta)
+/* The state of receiver `to`, made when `make` (NULL when out of memory or unknown). */
+static receiver *receiver_of(dispatcher *d, const char *to, int make)
 {
-	dispatcher *d = it->d;
-	share *sh = strmap_get(d->shares, it->to);
-	if (delta > 0) {
-		if (!sh) {
-			sh = calloc(1, sizeof *sh);
-			if (!sh || strmap_put(d->shares, it->to, sh) != 0) {
-				free(sh);
-				return; /* out of memory: not counted */
-			}
+	receiver *r = strmap_get(d->receivers, to);
+	if (!r && make) {
+		r = calloc(1, sizeof *r);
+		if (r && strmap_put(d->receivers, to, r) != 0) {
+			free(r);
+			r = NULL;
 		}
-		sh->n++;
-		it->in_share = 1;
-		return;
 	}
-	if (!it->in_share)
-		return;
-	it->in_share = 0;
-	if (sh && --sh->n == 0) {
-		strmap_remove(d->shares, it->to);
-		free(sh);
-	}
-	pump_claims(d); /* the receiver may have room again */
+	return r;
 }
 
-static void item_done(item *it)
+/* Forgets receiver `to` once it has nothing here. */
+static void receiver_tidy(dispatcher *d, const char *to, receiver *r)
+{
+	if (r && r->sending == 0 && r->waiting == 0) {
+		strmap_remove(d->receivers, to);
+		free(r);
+	}
+}
+
+/* Counts `it` out of its receiver's share of the requests: the receiver may have room again. */
+static void share_release(item *it)
+{
+	if (!it->in_share)
+		return;
+	dispatcher *d = it->d;
+	receiver *r = receiver_of(d, it->to, 0);
+	it->in_share = 0;
+	if (r) {
+		r->sending--;
+		receiver_tidy(d, it->to, r);
+	}
+	pump_claims(d);
+}
+
+/* Frees item `it` (not counted anywhere any more), acknowledging its entry when `ack`. */
+static void item_free(item *it, int ack)
 {
 	dispatcher *d = it->d;
-	share_add(it, -1);
-	if (it->stream_id)
+	if (strmap_get(d->known, it->message_id) == it)
+		strmap_remove(d->known, it->message_id);
+	if (ack && it->stream_id)
 		consumer_ack(d->stream, it->stream_id);
 	free(it->stream_id);
 	free(it->error);
 	free(it->head);
 	free(it);
+}
+
+static void item_done(item *it)
+{
+	dispatcher *d = it->d;
+	share_release(it);
+	item_free(it, 1);
 	d->inflight--;
 	metrics_set(d->m_inflight, d->inflight);
 	maybe_stopped(d);
@@ -232,7 +256,7 @@ static void record(item *it, long status, const char *error, long latency_ms, co
 	it->retry_after_s = retry_after_s;
 	metrics_add(status >= 200 && status <= 299 ? d->m_delivered : d->m_failed, 1);
 	d->recording++;
-	share_add(it, -1);
+	share_release(it);
 	char host[sizeof it->target];
 	target_host(it->target, host, sizeof host);
 	if (fairq_push(d->records, host, it) != 0) {
@@ -377,8 +401,8 @@ static void claim_now(evutil_socket_t fd, short what, void *arg)
 static int receiver_has_room(void *arg, const char *to)
 {
 	dispatcher *d = arg;
-	const share *sh = strmap_get(d->shares, to);
-	return !sh || sh->n < d->cfg->dispatch_max_inflight_per_receiver;
+	const receiver *r = strmap_get(d->receivers, to);
+	return !r || r->sending < d->cfg->dispatch_max_inflight_per_receiver;
 }
 
 /*
@@ -396,14 +420,19 @@ static void pump_claims(dispatcher *d)
 	       d->inflight - d->recording < d->cfg->dispatch_max_inflight &&
 	       (it = fairq_pop_if(d->waiting, receiver_has_room, d))) {
 		d->nwaiting--;
-		share_add(it, 1);
+		receiver *r = receiver_of(d, it->to, 1);
+		if (r) {
+			r->waiting--;
+			r->sending++;
+			it->in_share = 1;
+		}
 		d->inflight++;
 		d->claiming++;
-		if (d->nto_claim == CLAIM_BATCH)
-			claim_now(-1, 0, d);
 		d->to_claim[d->nto_claim++] = it;
 		if (d->nto_claim == 1)
 			event_active(d->ev_claim, EV_TIMEOUT, 0);
+		if (d->nto_claim == CLAIM_BATCH)
+			claim_now(-1, 0, d); /* may come back here (a claim that fails at once) */
 	}
 	metrics_set(d->m_inflight, d->inflight);
 	metrics_set(d->m_waiting, d->nwaiting);
@@ -416,24 +445,50 @@ static void pump_claims(dispatcher *d)
 static void start(dispatcher *d, const char *stream_id, const char *message_id, const char *run_id,
 		  const char *to)
 {
-	item *it = calloc(1, sizeof *it);
-	if (!it || !ids_valid(message_id, "msg")) {
+	if (service_stopping(d->svc))
+		return; /* the entry stays pending, for XAUTOCLAIM or the poll */
+	if (!ids_valid(message_id, "msg")) {
 		if (stream_id)
 			consumer_ack(d->stream, stream_id);
-		free(it);
 		return;
+	}
+	item *known = strmap_get(d->known, message_id);
+	if (known) {
+		/* read again (XAUTOCLAIM of an idle entry, the poll, an event published
+		 * twice): the item here acknowledges the entry it came by; another
+		 * entry of the same message is done with */
+		if (stream_id && !known->stream_id)
+			known->stream_id = strdup(stream_id);
+		else if (stream_id && strcmp(known->stream_id, stream_id) != 0)
+			consumer_ack(d->stream, stream_id);
+		return;
+	}
+	const char *key = to ? to : "";
+	receiver *r = receiver_of(d, key, 1);
+	if (r && r->waiting >= d->cfg->dispatch_max_inflight_per_receiver) {
+		/* as many wait here as it may have in flight: the entry stays pending, so
+		 * that one receiver's backlog does not fill the read-ahead of all */
+		receiver_tidy(d, key, r);
+		return;
+	}
+	item *it = calloc(1, sizeof *it);
+	if (!it || !r) {
+		free(it);
+		receiver_tidy(d, key, r);
+		return; /* out of memory: the entry stays pending */
 	}
 	it->d = d;
 	it->stream_id = stream_id ? strdup(stream_id) : NULL;
 	snprintf(it->message_id, sizeof it->message_id, "%s", message_id);
 	snprintf(it->run_id, sizeof it->run_id, "%s", run_id ? run_id : "");
-	snprintf(it->to, sizeof it->to, "%s", to ? to : "");
-	if (fairq_push(d->waiting, it->to, it) != 0) {
+	snprintf(it->to, sizeof it->to, "%s", key);
+	if (strmap_put(d->known, it->message_id, it) != 0 || fairq_push(d->waiting, it->to, it) != 0) {
 		/* out of memory: the entry stays pending; XAUTOCLAIM or the poll brings it again */
-		free(it->stream_id);
-		free(it);
+		item_free(it, 0);
+		receiver_tidy(d, key, r);
 		return;
 	}
+	r->waiting++;
 	d->nwaiting++;
 	pump_claims(d);
 }
@@ -485,12 +540,13 @@ static void poll_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	dispatcher *d = arg;
 	int n = room(d);
-	/* messages read and waiting are older than the poll's two seconds: no poll
-	 * while many wait (it would find them again) */
-	if (d->polling || n <= 0 || d->nwaiting >= POLL_BATCH || !db_pool_ready(d->db))
+	if (d->polling || n <= 0 || !db_pool_ready(d->db))
 		return;
 	d->polling = 1;
-	deliveries_due(d->db, n < POLL_BATCH ? n : POLL_BATCH, on_due, d);
+	/* first attempts waiting here are older than the poll's two seconds: while
+	 * many wait, the poll looks for retries only (what it finds again of those
+	 * here is dropped by `known`) */
+	deliveries_due(d->db, n < POLL_BATCH ? n : POLL_BATCH, d->nwaiting < POLL_BATCH, on_due, d);
 }
 
 /* ===== Start and stop ===== */
@@ -514,10 +570,15 @@ static void on_stop(void *arg, void (*done)(void *service), void *svc)
 	/* messages not taken yet: their entries stay pending, for XAUTOCLAIM or the poll */
 	item *it;
 	while ((it = fairq_pop(d->waiting))) {
-		free(it->stream_id);
-		free(it);
+		receiver *r = receiver_of(d, it->to, 0);
+		if (r) {
+			r->waiting--;
+			receiver_tidy(d, it->to, r);
+		}
+		item_free(it, 0);
 	}
 	d->nwaiting = 0;
+	metrics_set(d->m_waiting, 0);
 	d->stopped = done;
 	d->stopped_arg = svc;
 	/* the poll's timer now checks whether the work in hand is done (a blocking
@@ -577,10 +638,11 @@ int main(void)
 	d.hc = http_client_new(base);
 	d.records = fairq_new();
 	d.waiting = fairq_new();
-	d.shares = strmap_new();
+	d.receivers = strmap_new();
+	d.known = strmap_new();
 	d.stream = consumer_new(base, d.cfg, d.redis, "dispatch", GROUP, (long)d.lock_s * 1000,
 				on_entry, room, &d);
-	if (!d.hc || !d.stream || !d.records || !d.waiting || !d.shares) {
+	if (!d.hc || !d.stream || !d.records || !d.waiting || !d.receivers || !d.known) {
 		log_error("cannot create the HTTP client, the stream reader or the record queue");
 		return 1;
 	}
@@ -607,7 +669,8 @@ int main(void)
 	consumer_free(d.stream);
 	fairq_free(d.records);
 	fairq_free(d.waiting);
-	strmap_free(d.shares);
+	strmap_free(d.receivers);
+	strmap_free(d.known);
 	outbox_free(&d.outbox);
 	service_free(d.svc);
 	return code;

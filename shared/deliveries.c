@@ -21,9 +21,9 @@ const db_stmt DELIVERIES_STMTS[] = {
 	  "SELECT id, coalesce(run_id, ''), coalesce(agent_id, observer_id) FROM webhook_messages"
 	  " WHERE status = 'pending' AND next_attempt_at <= now()"
 	  " AND (locked_until IS NULL OR locked_until < now())"
-	  " AND (attempts > 0 OR created_at < now() - interval '2 seconds')"
+	  " AND (attempts > 0 OR ($2::boolean AND created_at < now() - interval '2 seconds'))"
 	  " ORDER BY next_attempt_at LIMIT $1",
-	  1 },
+	  2 },
 	/* several messages in one statement, answered in the order asked */
 	{ "delivery_claim",
 	  NO_FLUSH " SELECT c.id, c.event, c.url, c.secrets, c.payload, c.attempt, c.run_id,"
@@ -309,7 +309,7 @@ static void on_due(void *arg, PGresult *res, const char *error)
 	free(c);
 }
 
-void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg)
+void deliveries_due(db_pool *db, int limit, int fresh, deliveries_due_cb cb, void *arg)
 {
 	due_call *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -320,8 +320,8 @@ void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg)
 	c->arg = arg;
 	char text[16];
 	snprintf(text, sizeof text, "%d", limit);
-	const char *params[] = { text };
-	if (db_query(db, "delivery_due", 1, params, on_due, c) != 0) {
+	const char *params[] = { text, fresh ? "true" : "false" };
+	if (db_query(db, "delivery_due", 2, params, on_due, c) != 0) {
 		free(c);
 		cb(arg, 0, NULL, NULL, NULL, "cannot queue the query");
 	}

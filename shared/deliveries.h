@@ -89,15 +89,16 @@ void deliveries_record(db_pool *db, outbox *ob, const delivery_result *r, int ex
 		       deliveries_record_cb cb, void *arg);
 
 /*
- * Due messages the stream did not bring (retries, and anything older than
- * a couple of seconds): `ids`, `run_ids` ("" when none) and `tos` (the
- * agent's or observer's id each goes to) of up to `limit` rows, valid
- * during the callback.
+ * Due messages the stream did not bring: retries, and (when `fresh`) first
+ * attempts older than a couple of seconds, whose entry Redis may have
+ * lost. `ids`, `run_ids` ("" when none) and `tos` (the agent's or
+ * observer's id each goes to) of up to `limit` rows, valid during the
+ * callback.
  */
 typedef void (*deliveries_due_cb)(void *arg, int n, const char *const *ids,
 				  const char *const *run_ids, const char *const *tos,
 				  const char *error);
-void deliveries_due(db_pool *db, int limit, deliveries_due_cb cb, void *arg);
+void deliveries_due(db_pool *db, int limit, int fresh, deliveries_due_cb cb, void *arg);
 
 /*
  * The delay before the attempt after failed attempt `attempt` (1-based)

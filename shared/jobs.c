@@ -134,8 +134,11 @@ int jobs_market_list(db_pool *db, const principal *viewer, const char *const *st
 				 cursor ? pos.time : NULL, cursor ? pos.id : NULL, limit_text };
 	const char *stmt =
 		strcmp(viewer->role, "agent") == 0 ? "market_list_agent" : "market_list_sender";
-	int r = statuses && !params[1] ? -1
-					: pagination_query(db, stmt, 5, params, limit, cb, arg);
+	int r = 0;
+	if (statuses && !params[1])
+		cb(arg, NULL, NULL, "out of memory");
+	else
+		r = pagination_query(db, stmt, 5, params, limit, cb, arg);
 	db_array_free(&words);
 	return r;
 }

@@ -58,7 +58,7 @@ int jobs_call_publishing(db_pool *db, outbox *ob, const char *name, int nparams,
 /*
  * The marketplace jobs `viewer` may list, newest first: a user's own, an
  * agent's held or accepted ones; `statuses` (canonical words, NULL for
- * all) filters. Returns -1 on a malformed cursor (or out of memory).
+ * all) filters. Returns -1 on a malformed cursor.
  */
 int jobs_market_list(db_pool *db, const principal *viewer, const char *const *statuses,
 		     int nstatuses, int limit, const char *cursor, pagination_cb cb, void *arg)

@@ -333,6 +333,11 @@ void outbox_publish_job(outbox *ob, const char *job_id)
 		log_warn("outbox: out of memory; the relay publishes the events");
 		return;
 	}
+	if (q->jobs.failed) {
+		/* out of memory before: those jobs' events are left to the relay */
+		log_warn("outbox: out of memory; the relay publishes the events");
+		db_array_clear(&q->jobs);
+	}
 	db_array_add(&q->jobs, job_id); /* out of memory: the relay publishes it */
 	if (q->jobs.n == 1)
 		event_active(q->ev, EV_TIMEOUT, 0);

@@ -224,7 +224,7 @@ static void on_renewed(void *arg, PGresult *res, const char *error)
 			 error ? error : "no result");
 	else if (PQntuples(res) == 0)
 		log_warn("the lease of %s attempt %d is no longer this verifier's (settled, or "
-			 "taken over): its verdict will be stale",
+			 "taken over: the first settlement counts)",
 			 c->job_id, c->attempt);
 	free(c);
 }

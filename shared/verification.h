@@ -86,8 +86,8 @@ void verification_settle(db_pool *db, const char *job_id, int attempt, int pass,
  * Extends the lease `instance` holds on attempt `attempt` of `job_id` to
  * `lease_s` seconds from now, while its check runs (a check may outlast one
  * lease: a slow external verifier or judge, retries). Fire and forget: a
- * lease that is no longer the instance's is logged (its verdict will be
- * refused as stale).
+ * lease that is no longer the instance's is logged (another verifier may
+ * be checking the attempt too; the first settlement counts).
  */
 void verification_renew(db_pool *db, const char *job_id, int attempt, const char *instance,
 			int lease_s);

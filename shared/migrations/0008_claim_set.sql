@@ -46,7 +46,7 @@ BEGIN
                                ORDER BY s.id DESC)
                     ELSE ARRAY[o.secret] END,
                t.payload, t.attempts, t.run_id,
-               coalesce(p.webhook_disabled_at IS NOT NULL, o.disabled_at IS NOT NULL, false)
+               coalesce(p.webhook_disabled_at, o.disabled_at) IS NOT NULL
                OR coalesce(p.webhook_url, o.url) IS NULL
         FROM taken t
         -- a message asked for twice is answered once, where first asked

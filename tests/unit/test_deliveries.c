@@ -434,15 +434,21 @@ static int due_done(const void *arg)
 	return ((const due *)arg)->calls > 0;
 }
 
-static due due_now(int limit)
+/* Due messages: retries, and first attempts whose entry may be lost when `fresh`. */
+static due due_with(int limit, int fresh)
 {
 	due d;
 	memset(&d, 0, sizeof d);
-	deliveries_due(pool, limit, on_due, &d);
+	deliveries_due(pool, limit, fresh, on_due, &d);
 	CHECK(tdb_loop_until(base, due_done, &d, 10000));
 	CHECK_INT(d.calls, 1);
 	CHECK_STR(d.error, "");
 	return d;
+}
+
+static due due_now(int limit)
+{
+	return due_with(limit, 1);
 }
 
 /* The index of `msg` among the due ones, -1 when absent. */
@@ -596,6 +602,9 @@ static void test_claim_locks_and_stores_hashes(void)
 	due d = due_now(100);
 	CHECK_INT(due_has(&d, msg), -1);
 	age_message(msg);
+	/* the poll that looks for retries only leaves a first attempt alone */
+	d = due_with(100, 0);
+	CHECK_INT(due_has(&d, msg), -1);
 	d = due_now(100);
 	int i = due_has(&d, msg);
 	CHECK(i >= 0);
@@ -1081,6 +1090,17 @@ static void test_observer_messages(void)
 	CHECK_STR(col("principals", "webhook_disabled_at", a, v, sizeof v), "(null)");
 	CHECK_STR(col("webhook_messages", "status", om, v, sizeof v), "failed");
 	CHECK_STR(col("jobs", "status", job, v, sizeof v), "running");
+
+	/* The disabled observer's next message is taken as disabled (sent nowhere). */
+	char next[IDS_MAX_LEN];
+	value1("SELECT webhook_message_new('job.failed', NULL, o.id, o.job_id, NULL, '{}', o.job_id)"
+	       " FROM job_observers o WHERE o.id = $1",
+	       obs, next, sizeof next);
+	age_message(next);
+	claimed off = claim(next, NULL);
+	CHECK(off.got);
+	CHECK_STR(off.url, OBSERVER_URL);
+	CHECK_INT(off.disabled, 1);
 	close_db();
 }
 
