@@ -77,11 +77,6 @@ typedef struct auth_ctx {
 	char hash[AUTH_HASH_HEX_LEN + 1];
 } auth_ctx;
 
-static int url_ok(const char *url)
-{
-	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
-}
-
 static void set_error(json_error *err, const char *field, const char *message)
 {
 	snprintf(err->field, sizeof err->field, "%s", field);
@@ -122,7 +117,7 @@ int principals_spec_parse(const json_t *body, principal_spec *out, json_error *e
 	if (json_opt_string(body, "webhook_url", PRINCIPAL_URL_MAX, &out->webhook_url, NULL, err) !=
 	    0)
 		return -1;
-	if (out->webhook_url && !url_ok(out->webhook_url)) {
+	if (out->webhook_url && webhook_url_check(out->webhook_url) == WEBHOOK_URL_BAD) {
 		set_error(err, "webhook_url", "expected an http:// or https:// URL");
 		return -1;
 	}
@@ -421,7 +416,7 @@ int principals_patch_parse(const json_t *body, principal_patch *out, json_error 
 		    json_opt_string(body, "webhook_url", PRINCIPAL_URL_MAX, &out->webhook_url, NULL,
 				    err) != 0)
 			return -1;
-		if (out->webhook_url && !url_ok(out->webhook_url)) {
+		if (out->webhook_url && webhook_url_check(out->webhook_url) == WEBHOOK_URL_BAD) {
 			set_error(err, "webhook_url", "expected an http:// or https:// URL");
 			return -1;
 		}

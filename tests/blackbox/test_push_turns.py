@@ -5,6 +5,7 @@ agent's webhook goes out while they hang, not after them."""
 import time
 import unittest
 
+import harness
 from pushkit import ACK, PushCase, hang_for
 
 SHARE = 3
@@ -40,6 +41,11 @@ class TurnsTest(PushCase):
                         "the fast agent's webhook waited for the slow agent's")
         self.assertEqual(len(self.webhooks(slow["endpoint"])), SHARE,
                          "the slow receiver got more than its share while they hung")
+        # and no more than its share waits in the dispatcher: the rest stays pending in
+        # the stream's consumer group (brought back by the poll once it is its turn)
+        m = self.dispatcher.http("GET", "/metrics")
+        self.assertEqual(m.status, 200, m)
+        self.assertLessEqual(harness.metric_sum(m.text, "errand_webhook_waiting"), SHARE, m.text)
         self.wait_job(user["key"], fast_job["id"], "running")
         # then the rest in turn, never more than the share at once
         hooks = self.wait_webhooks(slow["endpoint"], n_slow, timeout=4 * HOLD_MS / 1000.0 + 10)
